@@ -1,0 +1,129 @@
+"""AppError hierarchy and the one JSON error envelope: `{code, message, errors}`.
+
+Services raise AppError subclasses with a stable `code`; HTTP errors raised by Flask,
+Werkzeug, webargs (validation) and Flask-Limiter are mapped to the same envelope here.
+Messages are user-facing, so they are Simplified Chinese.
+"""
+from __future__ import annotations
+
+import logging
+
+import marshmallow as ma
+from flask import Flask, g, jsonify
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+class ErrorSchema(ma.Schema):
+    """The error envelope (used for OpenAPI documentation)."""
+
+    code = ma.fields.String(required=True, metadata={"description": "stable snake_case code"})
+    message = ma.fields.String(required=True, metadata={"description": "给用户看的中文说明"})
+    errors = ma.fields.Dict(metadata={"description": "field errors or other details"})
+
+
+class AppError(Exception):
+    status = 400
+    code = "bad_request"
+    message = "请求有误"
+
+    def __init__(self, message: str | None = None, *, code: str | None = None,
+                 errors: dict | None = None, status: int | None = None):
+        super().__init__(message or self.message)
+        self.message = message or self.message
+        self.code = code or self.code
+        self.errors = errors or {}
+        self.status = status or self.status
+
+
+class Unauthorized(AppError):
+    status, code, message = 401, "unauthorized", "请先登录"
+
+
+class Forbidden(AppError):
+    status, code, message = 403, "forbidden", "没有权限进行此操作"
+
+
+class NotFound(AppError):
+    status, code, message = 404, "not_found", "内容不存在或已删除"
+
+
+class Conflict(AppError):
+    status, code, message = 409, "conflict", "操作与当前状态冲突"
+
+
+class ValidationFailed(AppError):
+    status, code, message = 422, "validation_error", "提交的内容有误，请检查后重试"
+
+
+class PayloadTooLarge(AppError):
+    status, code, message = 413, "payload_too_large", "文件太大"
+
+
+class UnsupportedMedia(AppError):
+    status, code, message = 415, "unsupported_media_type", "不支持的内容类型"
+
+
+class ServiceUnavailable(AppError):
+    status, code, message = 503, "service_unavailable", "服务暂时不可用，请稍后再试"
+
+
+# HTTP status -> (code, Chinese message) for errors raised outside our services.
+HTTP_ERRORS = {
+    400: ("bad_request", "请求格式有误"),
+    401: ("unauthorized", "请先登录"),
+    403: ("forbidden", "没有权限进行此操作"),
+    404: ("not_found", "请求的地址不存在"),
+    405: ("method_not_allowed", "不支持该请求方法"),
+    409: ("conflict", "操作与当前状态冲突"),
+    413: ("payload_too_large", "提交的内容太大"),
+    415: ("unsupported_media_type", "不支持的内容类型"),
+    422: ("validation_error", "提交的内容有误，请检查后重试"),
+    429: ("rate_limited", "操作太频繁，请稍后再试"),
+}
+
+
+def envelope(status: int, code: str, message: str, errors: dict | None = None, headers=None):
+    response = jsonify({"code": code, "message": message, "errors": errors or {}})
+    response.status_code = status
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def handle_app_error(error: AppError):
+    return envelope(error.status, error.code, error.message, error.errors)
+
+
+def handle_http_exception(error: HTTPException):
+    if error.code is None or error.code >= 500:
+        return handle_uncaught(error)
+    code, message = HTTP_ERRORS.get(error.code, ("http_error", "请求失败"))
+    data = getattr(error, "data", None) or {}
+    errors = data.get("errors") or data.get("messages") or {}
+    if error.code == 400 and _is_malformed_json(errors):
+        code, message = "malformed_json", "请求体不是合法的 JSON"
+        errors = {"json": ["JSON 格式错误"]}
+    headers = dict(data.get("headers") or {})
+    if getattr(error, "valid_methods", None):
+        headers["Allow"] = ", ".join(error.valid_methods)
+    return envelope(error.code, code, message, errors, headers)
+
+
+def _is_malformed_json(errors: dict) -> bool:
+    json_errors = errors.get("json") if isinstance(errors, dict) else None
+    return isinstance(json_errors, list) and any("Invalid JSON" in str(e) for e in json_errors)
+
+
+def handle_uncaught(error: Exception):
+    request_id = getattr(g, "request_id", None)
+    log.error("uncaught exception (request_id=%s)", request_id, exc_info=error)
+    return envelope(500, "internal_error", "服务器开小差了，请稍后再试",
+                    {"request_id": request_id} if request_id else {})
+
+
+def register_error_handlers(app: Flask) -> None:
+    app.register_error_handler(AppError, handle_app_error)
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(Exception, handle_uncaught)

@@ -1,0 +1,55 @@
+"""Shared column types and helpers for the typed models."""
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timezone
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on every backend.
+
+    Stored as naive UTC (SQLite has no time zones); always returned aware, in UTC.
+    """
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use timezone-aware UTC datetimes")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else value.replace(tzinfo=timezone.utc)
+
+
+def str_enum(enum_cls: type[enum.Enum], name: str) -> sa.Enum:
+    """A portable enum column: VARCHAR plus a CHECK constraint (no native PG type to migrate)."""
+    return sa.Enum(enum_cls, name=name, native_enum=False, create_constraint=True, length=32,
+                   values_callable=lambda cls: [m.value for m in cls], validate_strings=True)
+
+
+class LabelledEnum(str, enum.Enum):
+    """A string enum whose members carry a Chinese label: `Member("code", "中文")`."""
+
+    def __new__(cls, value: str, label: str):
+        obj = str.__new__(cls, value)
+        obj._value_ = value
+        obj.label = label
+        return obj
+
+
+def render_item(type_, obj, autogen_context):
+    """Alembic autogenerate hook: migrations name plain SQLAlchemy types, not our decorators."""
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime()"
+    return False

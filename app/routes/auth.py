@@ -1,0 +1,48 @@
+"""Login, logout and the signed-in user's own profile."""
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from app.extensions import config_limit, limiter
+from app.schemas.users import HouseholdBindSchema, LoginResultSchema, LoginSchema, UserSchema
+from app.security import bearer_token, current_user, login_required
+from app.services import auth, org
+
+blp = Blueprint("auth", __name__, url_prefix="/api/v1", description="登录与个人信息")
+
+
+@blp.route("/auth/login", methods=["POST"])
+@limiter.limit(config_limit("RATELIMIT_LOGIN"))
+@blp.arguments(LoginSchema)
+@blp.response(200, LoginResultSchema)
+def login(payload):
+    """wx.login code -> token"""
+    token, user = auth.login(payload["code"])
+    return {"token": token, "user": user}
+
+
+@blp.route("/auth/logout", methods=["POST"])
+@login_required
+@blp.response(204)
+def logout():
+    """Revoke the token of this request"""
+    auth.revoke_token(bearer_token())
+
+
+@blp.route("/me")
+class Me(MethodView):
+    @login_required
+    @blp.response(200, UserSchema)
+    def get(self):
+        """The signed-in user: roles, household, compound"""
+        return current_user()
+
+
+@blp.route("/me/household", methods=["PUT"])
+@login_required
+@blp.arguments(HouseholdBindSchema)
+@blp.response(200, UserSchema)
+def bind_household(payload):
+    """Bind my home address (building, unit, room)"""
+    return org.bind_household(current_user(), **payload)

@@ -1,0 +1,29 @@
+"""Shared schemas: pagination arguments and page envelopes, masking helpers."""
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+
+class PageArgs(Schema):
+    cursor = fields.String(load_default=None, metadata={"description": "上一页返回的 next_cursor"})
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+
+
+def page_of(item_schema: type[Schema]) -> type[Schema]:
+    """`{"items": [...], "next_cursor": ...}` for an item schema."""
+    return Schema.from_dict({
+        "items": fields.List(fields.Nested(item_schema), required=True),
+        "next_cursor": fields.String(allow_none=True, required=True),
+    }, name=f"{item_schema.__name__.removesuffix('Schema')}Page")
+
+
+def mask_phone(phone: str | None) -> str | None:
+    """138****1234: enough for a person to recognise their own number, no more."""
+    if not phone:
+        return None
+    return phone[:3] + "****" + phone[-4:] if len(phone) >= 7 else "****"
+
+
+def labelled(value) -> dict | None:
+    """A LabelledEnum member as `{"code": ..., "name": ...}`."""
+    return None if value is None else {"code": value.value, "name": value.label}

@@ -1,0 +1,1 @@
+"""Business rules. Each public function is one transaction: it commits or raises AppError."""

@@ -1,0 +1,84 @@
+"""Login and bearer tokens: opaque, stored hashed, expiring, revocable."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.orm import selectinload
+
+from app.errors import Unauthorized
+from app.extensions import db
+from app.models import AuthToken, Role, RoleGrant, User
+from app.models.base import utcnow
+from app.services.common import get_or_create
+from app.wechat.login import WeChatIdentity, code_to_session
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def login(code: str) -> tuple[str, User]:
+    """Exchange a wx.login code for a token. WeChat is called before any DB write."""
+    identity = code_to_session(code)
+    user = _upsert_user(identity)
+    user.session_key = identity.session_key
+    user.last_login_at = utcnow()
+    token = _issue_token(user)
+    db.session.commit()
+    return token, user
+
+
+def _upsert_user(identity: WeChatIdentity) -> User:
+    def init(user: User) -> None:
+        user.grants.append(RoleGrant(role=Role.RESIDENT))
+
+    user = get_or_create(User, init=init, openid=identity.openid)
+    if identity.unionid and not user.unionid:
+        user.unionid = identity.unionid
+    return user
+
+
+def _issue_token(user: User) -> str:
+    token = secrets.token_urlsafe(32)
+    ttl = timedelta(days=current_app.config["TOKEN_TTL_DAYS"])
+    db.session.add(AuthToken(user=user, token_hash=hash_token(token),
+                             expires_at=utcnow() + ttl))
+    db.session.flush()
+    return token
+
+
+def user_for_token(token: str) -> User:
+    """The user a bearer token belongs to, or Unauthorized (unknown, expired or revoked)."""
+    row = db.session.execute(
+        sa.select(AuthToken, User).join(User, AuthToken.user_id == User.id)
+        .options(selectinload(User.grants))
+        .where(AuthToken.token_hash == hash_token(token))).first()
+    if row is None:
+        raise Unauthorized("登录已失效，请重新登录", code="invalid_token")
+    auth_token, user = row
+    if auth_token.revoked_at is not None:
+        raise Unauthorized("登录已退出，请重新登录", code="token_revoked")
+    if auth_token.expires_at <= utcnow():
+        raise Unauthorized("登录已过期，请重新登录", code="token_expired")
+    return user
+
+
+def revoke_token(token: str) -> None:
+    db.session.execute(sa.update(AuthToken)
+                       .where(AuthToken.token_hash == hash_token(token),
+                              AuthToken.revoked_at.is_(None))
+                       .values(revoked_at=utcnow()))
+    db.session.commit()
+
+
+def revoke_all_tokens(user: User) -> int:
+    count = db.session.execute(sa.update(AuthToken)
+                               .where(AuthToken.user_id == user.id,
+                                      AuthToken.revoked_at.is_(None))
+                               .values(revoked_at=utcnow())).rowcount
+    db.session.commit()
+    return count

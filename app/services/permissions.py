@@ -1,0 +1,72 @@
+"""The one permission helper: does a user hold a role whose scope covers a target?
+
+A grant is (role, scope): a grid worker's grid, a secretary's compound, staff's community, a
+department. A target (a model row) covers a set of scope keys: a building is in its grid, its
+compound and its community; later records (incidents...) define `scope_keys()` to add theirs,
+e.g. the department an incident was escalated to. Admin covers everything. Residents and
+party members hold no scoped grant: their scope is their own household's.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from app.errors import Forbidden
+from app.models import (Building, Community, Compound, Department, Grid, Household, Role,
+                        ScopeKind, User)
+
+ScopeKey = tuple[ScopeKind, int]
+HOUSEHOLD_SCOPED_ROLES = {Role.RESIDENT, Role.PARTY_MEMBER}
+
+
+def scope_keys(target) -> set[ScopeKey]:
+    """The scopes a target lies in."""
+    if hasattr(target, "scope_keys"):
+        return set(target.scope_keys())
+    if isinstance(target, Household):
+        return scope_keys(target.building)
+    if isinstance(target, Building):
+        return {(ScopeKind.GRID, target.grid_id), (ScopeKind.COMPOUND, target.compound_id),
+                (ScopeKind.COMMUNITY, target.compound.community_id)}
+    if isinstance(target, Compound):
+        return {(ScopeKind.COMPOUND, target.id), (ScopeKind.COMMUNITY, target.community_id)}
+    if isinstance(target, Grid):
+        return {(ScopeKind.GRID, target.id), (ScopeKind.COMMUNITY, target.community_id)}
+    if isinstance(target, Community):
+        return {(ScopeKind.COMMUNITY, target.id)}
+    if isinstance(target, Department):
+        return {(ScopeKind.DEPARTMENT, target.id)}
+    raise TypeError(f"no scope known for {type(target).__name__}")
+
+
+def _household_scope(user: User) -> set[ScopeKey]:
+    # A resident acts in their own compound only, not in the whole grid or community.
+    if user.household is None:
+        return set()
+    return {(ScopeKind.COMPOUND, user.household.building.compound_id)}
+
+
+def has_role(user: User, roles: Role | Iterable[Role], target=None) -> bool:
+    """True if the user holds one of `roles` in a scope covering `target`.
+
+    Without a target: holds the role anywhere.
+    """
+    wanted = {roles} if isinstance(roles, Role) else set(roles)
+    keys = None if target is None else scope_keys(target)
+    for grant in user.grants:
+        if grant.role is Role.ADMIN:
+            return True
+        if grant.role not in wanted:
+            continue
+        if keys is None:
+            return True
+        if grant.role in HOUSEHOLD_SCOPED_ROLES:
+            if keys & _household_scope(user):
+                return True
+        elif (grant.scope_kind, grant.scope_id) in keys:
+            return True
+    return False
+
+
+def authorize(user: User, roles: Role | Iterable[Role], target=None) -> None:
+    if not has_role(user, roles, target):
+        raise Forbidden()

@@ -1,0 +1,129 @@
+"""Image uploads: proven real with Pillow, bounded in bytes and pixels, EXIF stripped.
+
+The stored file is a re-encoding of the decoded pixels, so no metadata (GPS position,
+camera serial) survives. Who may fetch an image: its owner, admin, and whoever may see the
+record it is attached to (features register a checker per `ref_kind`).
+"""
+from __future__ import annotations
+
+import io
+import secrets
+import warnings
+from typing import Callable
+
+from flask import current_app
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from PIL import Image, ImageOps
+
+from app.errors import Forbidden, NotFound, PayloadTooLarge, UnsupportedMedia, ValidationFailed
+from app.extensions import db
+from app.models import Role, Upload, User
+from app.services.permissions import has_role
+from app.storage import get_storage
+
+FORMATS = {"JPEG": ("image/jpeg", "jpg"), "PNG": ("image/png", "png"),
+           "WEBP": ("image/webp", "webp")}
+
+# ref_kind -> checker(user, ref_id) -> bool, registered by the features that attach images.
+VIEW_CHECKERS: dict[str, Callable[[User, int], bool]] = {}
+
+
+def register_view_checker(ref_kind: str, checker: Callable[[User, int], bool]) -> None:
+    VIEW_CHECKERS[ref_kind] = checker
+
+
+def create_upload(owner: User, data: bytes) -> Upload:
+    config = current_app.config
+    if len(data) > config["UPLOAD_MAX_BYTES"]:
+        raise PayloadTooLarge(f"图片不能超过 {config['UPLOAD_MAX_BYTES'] // (1024 * 1024)} MB",
+                              code="file_too_large")
+    if not data:
+        raise ValidationFailed("请选择要上传的图片", code="empty_file")
+    image, fmt = _open_image(data, config["UPLOAD_MAX_PIXELS"])
+    content_type, ext = FORMATS[fmt]
+    clean = _reencode(image, fmt)
+    key = f"{secrets.token_hex(2)}/{secrets.token_hex(16)}.{ext}"
+    get_storage().save(key, clean)
+    upload = Upload(owner_id=owner.id, storage_key=key, content_type=content_type,
+                    size=len(clean), width=image.width, height=image.height)
+    db.session.add(upload)
+    try:
+        db.session.commit()
+    except Exception:
+        get_storage().delete(key)
+        raise
+    return upload
+
+
+def _open_image(data: bytes, max_pixels: int) -> tuple[Image.Image, str]:
+    not_image = UnsupportedMedia("只支持 JPEG、PNG、WebP 格式的图片", code="not_an_image")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            fmt = image.format
+            if fmt not in FORMATS:
+                raise not_image
+            # The header gives the size before any pixel is decoded: refuse bombs here.
+            if image.width * image.height > max_pixels:
+                raise _too_many_pixels(max_pixels)
+            image.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise _too_many_pixels(max_pixels) from None
+    except (OSError, SyntaxError, ValueError):
+        raise not_image from None
+    return image, fmt
+
+
+def _too_many_pixels(max_pixels: int) -> ValidationFailed:
+    return ValidationFailed(f"图片像素过多（上限 {max_pixels // 1_000_000} 百万像素）",
+                            code="image_too_large")
+
+
+def _reencode(image: Image.Image, fmt: str) -> bytes:
+    # Apply the EXIF orientation to the pixels, since the EXIF itself is dropped.
+    image = ImageOps.exif_transpose(image)
+    if fmt == "JPEG" and image.mode not in ("RGB", "L"):
+        image = image.convert("RGB")
+    out = io.BytesIO()
+    options = {"JPEG": {"quality": 85, "optimize": True}, "PNG": {"optimize": True},
+               "WEBP": {"quality": 85}}[fmt]
+    image.save(out, format=fmt, **options)
+    return out.getvalue()
+
+
+def can_view(user: User, upload: Upload) -> bool:
+    if upload.owner_id == user.id or has_role(user, Role.ADMIN):
+        return True
+    checker = VIEW_CHECKERS.get(upload.ref_kind or "")
+    return bool(checker and upload.ref_id is not None and checker(user, upload.ref_id))
+
+
+def get_for_viewer(user: User, upload_id: int) -> Upload:
+    upload = db.session.get(Upload, upload_id)
+    # Someone who may not see an image is told it does not exist, not that it is private.
+    if upload is None or not can_view(user, upload):
+        raise NotFound("图片不存在", code="upload_not_found")
+    return upload
+
+
+def _signer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="upload-url")
+
+
+def signed_token(upload: Upload) -> str:
+    """A short-lived token for the image URL: `<image src>` cannot send a bearer token."""
+    return _signer().dumps(upload.id)
+
+
+def read_signed(upload_id: int, token: str) -> tuple[Upload, bytes]:
+    try:
+        signed_id = _signer().loads(token, max_age=current_app.config["UPLOAD_URL_TTL"])
+    except SignatureExpired:
+        raise Forbidden("图片链接已过期，请刷新页面", code="upload_url_expired") from None
+    except BadSignature:
+        raise NotFound("图片不存在", code="upload_not_found") from None
+    upload = db.session.get(Upload, upload_id)
+    if signed_id != upload_id or upload is None:
+        raise NotFound("图片不存在", code="upload_not_found")
+    return upload, get_storage().read(upload.storage_key)

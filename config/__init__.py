@@ -1,0 +1,105 @@
+"""Settings classes read from the environment.
+
+`load_config()` picks the class named by `LINLI_ENV` (development, testing, production) and
+instantiates it, so every value is read from the environment at app creation time. Every
+setting is documented in README.md ("Settings").
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+INSTANCE = ROOT / "instance"
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def _bool(name: str, default: bool) -> bool:
+    value = _env(name)
+    return default if value is None else value.lower() in ("1", "true", "yes", "on")
+
+
+def database_url(raw: str) -> str:
+    """Use psycopg 3 for PostgreSQL URLs given in the usual `postgresql://` form."""
+    for prefix in ("postgres://", "postgresql://"):
+        if raw.startswith(prefix):
+            return "postgresql+psycopg://" + raw[len(prefix):]
+    return raw
+
+
+class BaseConfig:
+    ENV_NAME = "base"
+
+    def __init__(self) -> None:
+        self.SECRET_KEY = _env("SECRET_KEY", "dev-insecure-secret-key")
+        self.SQLALCHEMY_DATABASE_URI = database_url(
+            _env("DATABASE_URL", f"sqlite:///{INSTANCE / 'linli.sqlite3'}"))
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        self.WECHAT_APPID = _env("WECHAT_APPID", "wx-sandbox-appid")
+        self.WECHAT_SECRET = _env("WECHAT_SECRET", "sandbox-secret")
+        self.WECHAT_TOKEN = _env("WECHAT_TOKEN", "sandbox-token")
+        self.WECHAT_AES_KEY = _env("WECHAT_AES_KEY")
+        self.WECHAT_API_BASE = _env("WECHAT_API_BASE", "http://127.0.0.1:5001/")
+        self.WECHAT_TIMEOUT = float(_env("WECHAT_TIMEOUT", "5"))
+        self.REDIS_URL = _env("REDIS_URL")
+        self.PORT = int(_env("PORT", "5000"))
+        self.TOKEN_TTL_DAYS = float(_env("TOKEN_TTL_DAYS", "7"))
+        self.UPLOAD_DIR = _env("UPLOAD_DIR", str(INSTANCE / "uploads"))
+        self.UPLOAD_MAX_BYTES = int(_env("UPLOAD_MAX_BYTES", str(10 * 1024 * 1024)))
+        self.UPLOAD_MAX_PIXELS = int(_env("UPLOAD_MAX_PIXELS", str(40_000_000)))
+        self.UPLOAD_URL_TTL = int(_env("UPLOAD_URL_TTL", "3600"))
+        # Werkzeug refuses larger bodies with 413 before they are read; the multipart
+        # envelope needs a little room above the file limit itself.
+        self.MAX_CONTENT_LENGTH = self.UPLOAD_MAX_BYTES + 256 * 1024
+        self.RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
+        self.RATELIMIT_STORAGE_URI = self.REDIS_URL or "memory://"
+        self.RATELIMIT_LOGIN = _env("RATELIMIT_LOGIN", "20 per minute")
+        self.RATELIMIT_UPLOAD = _env("RATELIMIT_UPLOAD", "30 per minute")
+        self.RATELIMIT_HEADERS_ENABLED = True
+        self.LOG_LEVEL = _env("LOG_LEVEL", "INFO")
+        self.TIMEZONE = "Asia/Shanghai"
+
+    # flask-smorest / OpenAPI
+    API_TITLE = "Linli 邻里 API"
+    API_VERSION = "v1"
+    OPENAPI_VERSION = "3.0.3"
+    OPENAPI_URL_PREFIX = "/api"
+    OPENAPI_JSON_PATH = "openapi.json"
+    OPENAPI_SWAGGER_UI_PATH = "docs"
+    OPENAPI_SWAGGER_UI_URL = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/"
+    SQLALCHEMY_TRACK_MODIFICATIONS = False
+    TESTING = False
+    DEBUG = False
+
+
+class DevelopmentConfig(BaseConfig):
+    ENV_NAME = "development"
+
+
+class TestingConfig(BaseConfig):
+    ENV_NAME = "testing"
+    TESTING = True
+
+
+class ProductionConfig(BaseConfig):
+    ENV_NAME = "production"
+
+    def __init__(self) -> None:
+        super().__init__()
+        if not _env("SECRET_KEY"):
+            raise RuntimeError("SECRET_KEY must be set in production")
+        self.WECHAT_API_BASE = _env("WECHAT_API_BASE", "https://api.weixin.qq.com/")
+
+
+CONFIGS = {c.ENV_NAME: c for c in (DevelopmentConfig, TestingConfig, ProductionConfig)}
+
+
+def load_config(name: str | None = None) -> BaseConfig:
+    name = name or _env("LINLI_ENV", "development")
+    if name not in CONFIGS:
+        raise RuntimeError(f"LINLI_ENV must be one of {sorted(CONFIGS)}, not {name!r}")
+    return CONFIGS[name]()
