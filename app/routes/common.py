@@ -1,6 +1,7 @@
 """Route helpers shared by every blueprint."""
 from __future__ import annotations
 
+import hashlib
 from functools import wraps
 
 from flask import Response, current_app, g, request
@@ -16,7 +17,7 @@ def idempotent(view):
         if not key:
             return view(*args, **kwargs)
         user_id = g.current_user.id
-        fp = idempotency.fingerprint(request.method, request.path, request.get_data())
+        fp = idempotency.fingerprint(request.method, request.path, _body_digest())
         earlier = idempotency.reserve(user_id, key, fp)
         if earlier is not None:
             return Response(earlier.response_body, status=earlier.status_code,
@@ -35,3 +36,17 @@ def idempotent(view):
         return response
 
     return wrapper
+
+
+def _body_digest() -> bytes:
+    """What the request asks for: the raw body, or for multipart the fields and file contents
+    (the multipart boundary differs on every retry, so the raw bytes would never match)."""
+    if request.mimetype != "multipart/form-data":
+        return request.get_data()
+    digest = hashlib.sha256()
+    for name, value in sorted(request.form.items(multi=True)):
+        digest.update(f"{name}={value}\n".encode())
+    for name, storage in sorted(request.files.items(multi=True), key=lambda item: item[0]):
+        digest.update(f"{name}:".encode() + hashlib.sha256(storage.read()).digest())
+        storage.seek(0)
+    return digest.digest()

@@ -98,7 +98,7 @@ def create_sandbox_app() -> Flask:
 
     @app.post("/wxa/business/getuserphonenumber")
     def phone_number():
-        code = (request.get_json(silent=True) or {}).get("code", "")
+        code = (request.get_json(force=True, silent=True) or {}).get("code", "")
         if not code.startswith("sandbox-phone:"):
             return error(40029, "invalid code")
         phone = code[len("sandbox-phone:"):]
@@ -107,7 +107,7 @@ def create_sandbox_app() -> Flask:
 
     @app.post("/wxa/msg_sec_check")
     def msg_sec_check():
-        body = request.get_json(silent=True) or {}
+        body = request.get_json(force=True, silent=True) or {}
         content = body.get("content", "")
         suggest = "risky" if "违禁" in content else "review" if "待审" in content else "pass"
         label = 100 if suggest == "pass" else 20001
@@ -119,7 +119,7 @@ def create_sandbox_app() -> Flask:
         return jsonify({"errcode": 0, "errmsg": "ok", "trace_id": secrets.token_hex(8)})
 
     def record(kind: str):
-        body = request.get_json(silent=True) or {}
+        body = request.get_json(force=True, silent=True) or {}
         with state.lock:
             message = {"id": next(state.ids), "kind": kind, "body": body,
                        "received_at": time.time()}
@@ -144,7 +144,7 @@ def create_sandbox_app() -> Flask:
 
     @app.post("/sandbox/faults")
     def faults():
-        body = request.get_json(silent=True) or {}
+        body = request.get_json(force=True, silent=True) or {}
         path = str(body.get("path", "")).lstrip("/")
         if not path:
             return jsonify({"error": "path is required"}), 400

@@ -1,0 +1,32 @@
+# Two commands that work on a fresh machine with Python 3.11:
+#   make run    set up, migrate, seed the demo, start the WeChat sandbox and the app
+#   make test   set up and run the whole suite (DATABASE_URL=postgresql://... for PostgreSQL)
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export FLASK_APP := wsgi
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: install run test bench clean
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(BIN)/.installed
+
+run: install
+	flask db upgrade
+	flask seed-demo
+	APP_PORT=$${PORT:-5000} honcho start -f Procfile.dev
+
+test: install
+	pytest $(PYTEST_ARGS)
+
+bench: install
+	python bench/bench_auth.py $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,171 @@
+"""Uploads: only real images within limits, EXIF stripped, visible only to those allowed."""
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+import time_machine
+from PIL import Image
+
+from app.extensions import db
+from app.models import Upload
+from app.models.base import utcnow
+
+
+def jpeg_with_gps() -> bytes:
+    image = Image.new("RGB", (64, 48), (200, 30, 30))
+    exif = Image.Exif()
+    exif[0x010F] = "SecretCam"  # Make
+    exif[0x8825] = {1: "N", 2: (38.0, 42.0, 16.0)}  # GPS IFD: where the photo was taken
+    out = io.BytesIO()
+    image.save(out, format="JPEG", exif=exif)
+    return out.getvalue()
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A valid PNG that claims a huge size and carries almost no data (a decompression bomb)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
+            + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
+
+
+def upload(client, headers, data: bytes, name: str = "photo.jpg", **extra):
+    return client.post("/api/v1/uploads", headers={**headers, **extra},
+                       data={"file": (io.BytesIO(data), name)},
+                       content_type="multipart/form-data")
+
+
+def count_uploads() -> int:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(Upload))
+
+
+def test_jpeg_is_stored_without_exif_and_served_by_signed_url(client, auth, ctx):
+    original = jpeg_with_gps()
+    assert Image.open(io.BytesIO(original)).getexif()  # the fixture really has EXIF
+    response = upload(client, auth("reporter"), original)
+    assert response.status_code == 201
+    body = response.get_json()
+    assert (body["content_type"], body["width"], body["height"]) == ("image/jpeg", 64, 48)
+    served = client.get(body["url"])  # no bearer: <image src> cannot send one
+    assert served.status_code == 200 and served.mimetype == "image/jpeg"
+    stored = Image.open(io.BytesIO(served.data))
+    assert stored.size == (64, 48)
+    assert not stored.getexif() and b"SecretCam" not in served.data
+
+
+@pytest.mark.parametrize("fmt, mime", [("PNG", "image/png"), ("WEBP", "image/webp")])
+def test_png_and_webp_are_accepted(client, auth, fmt, mime):
+    out = io.BytesIO()
+    Image.new("RGBA", (10, 10), (0, 0, 255, 128)).save(out, format=fmt)
+    response = upload(client, auth("reporter"), out.getvalue(), name=f"x.{fmt.lower()}")
+    assert response.status_code == 201
+    assert response.get_json()["content_type"] == mime
+
+
+def test_text_file_named_jpg_is_refused(client, auth, ctx):
+    response = upload(client, auth("reporter"), b"just some text, not pixels" * 10)
+    assert response.status_code == 415
+    assert response.get_json()["code"] == "not_an_image"
+    assert count_uploads() == 0
+
+
+def test_gif_is_refused(client, auth, ctx):
+    out = io.BytesIO()
+    Image.new("P", (4, 4)).save(out, format="GIF")
+    response = upload(client, auth("reporter"), out.getvalue(), name="a.gif")
+    assert response.status_code == 415 and response.get_json()["code"] == "not_an_image"
+
+
+def test_decompression_bomb_is_refused_before_decoding(client, auth, ctx):
+    response = upload(client, auth("reporter"), png_header_only(20000, 20000), name="bomb.png")
+    assert response.status_code == 422
+    assert response.get_json()["code"] == "image_too_large"
+    assert count_uploads() == 0
+
+
+def test_eleven_megabytes_is_413(client, auth, ctx):
+    response = upload(client, auth("reporter"), b"\xff\xd8" + b"\0" * (11 * 1024 * 1024))
+    assert response.status_code == 413
+    assert response.get_json()["code"] == "payload_too_large"
+    assert count_uploads() == 0
+
+
+def test_just_over_the_limit_inside_the_request_slack_is_413(app, client, auth, ctx):
+    data = b"\xff\xd8" + b"\0" * app.config["UPLOAD_MAX_BYTES"]
+    response = upload(client, auth("reporter"), data)
+    assert response.status_code == 413 and response.get_json()["code"] == "file_too_large"
+
+
+def test_missing_file_field_is_422(client, auth):
+    response = client.post("/api/v1/uploads", headers=auth("reporter"), data={},
+                           content_type="multipart/form-data")
+    assert response.status_code == 422
+    assert response.get_json()["errors"]["files"]["file"] == ["此项为必填项"]
+
+
+def test_only_owner_and_admin_see_an_unattached_image(client, demo, auth):
+    created = upload(client, auth("demo-resident"), jpeg_with_gps()).get_json()
+    path = f"/api/v1/uploads/{created['id']}"
+    assert client.get(path, headers=auth("demo-resident")).status_code == 200
+    assert client.get(path, headers=auth("demo-admin")).status_code == 200
+    for other in ("demo-resident-2", "demo-staff", "demo-grid-worker"):
+        response = client.get(path, headers=auth(other))
+        assert response.status_code == 404, other
+        assert response.get_json()["code"] == "upload_not_found"
+
+
+def test_tampered_and_expired_signatures(client, auth):
+    created = upload(client, auth("reporter"), jpeg_with_gps()).get_json()
+    url = created["url"]
+    tampered = client.get(url[:-3] + ("aaa" if not url.endswith("aaa") else "bbb"))
+    assert tampered.status_code == 404
+    other_id = url.replace(f"/uploads/{created['id']}/", f"/uploads/{created['id'] + 1}/")
+    assert client.get(other_id).status_code == 404  # a signature is for one image only
+    with time_machine.travel(utcnow() + timedelta(hours=2)):
+        expired = client.get(url)
+    assert expired.status_code == 403 and expired.get_json()["code"] == "upload_url_expired"
+
+
+def test_idempotency_key_returns_the_first_upload(client, auth, ctx):
+    headers = auth("reporter")
+    data = jpeg_with_gps()
+    first = upload(client, headers, data, **{"Idempotency-Key": "k1"})
+    again = upload(client, headers, data, **{"Idempotency-Key": "k1"})
+    assert first.status_code == again.status_code == 201
+    assert again.get_json()["id"] == first.get_json()["id"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert count_uploads() == 1
+    other_body = upload(client, headers, data + b"x", **{"Idempotency-Key": "k1"})
+    assert other_body.status_code == 422
+    assert other_body.get_json()["code"] == "idempotency_key_reused"
+    assert count_uploads() == 1
+
+
+def test_failed_request_releases_its_idempotency_key(client, auth, ctx):
+    headers = auth("reporter")
+    bad = upload(client, headers, b"not an image", **{"Idempotency-Key": "k2"})
+    assert bad.status_code == 415
+    good = upload(client, headers, jpeg_with_gps(), **{"Idempotency-Key": "k2-other"})
+    assert good.status_code == 201
+    retried = upload(client, headers, b"not an image", **{"Idempotency-Key": "k2"})
+    assert retried.status_code == 415  # ran again, not a replay of a stored failure
+    assert "Idempotent-Replayed" not in retried.headers
+
+
+def test_uploads_are_rate_limited_per_user(app, client, auth):
+    app.config["RATELIMIT_UPLOAD"] = "2 per minute"
+    try:
+        headers = auth("eager")
+        codes = [upload(client, headers, jpeg_with_gps()).status_code for _ in range(3)]
+        other = upload(client, auth("someone-else"), jpeg_with_gps()).status_code
+    finally:
+        app.config["RATELIMIT_UPLOAD"] = "30 per minute"
+    assert codes == [201, 201, 429]
+    assert other == 201

@@ -1,0 +1,57 @@
+"""`flask users ...` and `flask seed-demo` from the command line."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from app.extensions import db
+from app.models import Household, HouseholdTag, Role, RoleGrant, User
+from app.services.permissions import has_role
+
+
+def run(app, *args):
+    return app.test_cli_runner().invoke(args=list(args))
+
+
+def count(model) -> int:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(model))
+
+
+def test_seed_demo_is_idempotent(app, ctx):
+    first = run(app, "seed-demo")
+    assert first.exit_code == 0, first.output
+    counts = {m.__name__: count(m) for m in (User, Household, HouseholdTag, RoleGrant)}
+    assert counts["User"] == 12 and 36 <= counts["Household"] <= 48
+    assert counts["HouseholdTag"] > 0
+    second = run(app, "seed-demo")
+    assert second.exit_code == 0
+    assert {m.__name__: count(m) for m in (User, Household, HouseholdTag, RoleGrant)} == counts
+
+
+def test_grant_and_revoke_with_scope(app, demo, ctx):
+    grid2 = demo["grids"][1]
+    result = run(app, "users", "grant", "demo-resident-2", "grid_worker", "--scope",
+                 f"grid:{grid2}")
+    assert result.exit_code == 0, result.output
+    user = db.session.scalar(sa.select(User).where(User.openid == "demo-resident-2"))
+    from app.models import Grid
+    assert has_role(user, Role.GRID_WORKER, db.session.get(Grid, grid2))
+    shown = run(app, "users", "show", "demo-resident-2")
+    assert f"grid_worker grid:{grid2}" in shown.output
+    revoked = run(app, "users", "revoke", "demo-resident-2", "grid_worker")
+    assert "revoked 1 grant(s)" in revoked.output
+    db.session.expire_all()
+    assert not has_role(user, Role.GRID_WORKER)
+
+
+def test_grant_refuses_wrong_scope(app, demo, ctx):
+    before = count(RoleGrant)
+    for args, message in [
+        (("--scope", "compound:1"), "grid:<id>"),           # a grid worker needs a grid
+        (("--scope", "grid:999"), "不存在"),                 # unknown grid
+        (("--scope", "street-1"), "范围格式"),                # malformed
+        ((), "grid:<id>"),                                  # missing
+    ]:
+        result = run(app, "users", "grant", "demo-resident", "grid_worker", *args)
+        assert result.exit_code != 0 and message in result.output, (args, result.output)
+    assert run(app, "users", "grant", "nobody", "admin").exit_code != 0
+    assert count(RoleGrant) == before
