@@ -86,6 +86,79 @@ def sandbox(host: str, port: int):
     run_simple(host, port, create_sandbox_app(), threaded=True)
 
 
+jobs_cli = AppGroup("jobs", help="Scheduled jobs: list, run the scheduler, run one by hand.")
+notifications_cli = AppGroup("notifications", help="The notification outbox.")
+
+
+@jobs_cli.command("list")
+def jobs_list():
+    """The declared jobs, their triggers and next run times."""
+    from apscheduler.schedulers.background import BackgroundScheduler
+    from flask import current_app
+
+    from app.jobs import JOBS
+    from app.jobs.scheduler import triggers
+
+    scheduler = BackgroundScheduler(timezone="UTC")
+    scheduler.start(paused=True)  # paused: computes next run times, runs nothing
+    specs = triggers(current_app)
+    for job in JOBS:
+        spec = dict(specs[job.id])
+        planned = scheduler.add_job(print, spec.pop("trigger"), id=job.id, **spec)
+        click.echo(f"{job.id:24} next {planned.next_run_time:%Y-%m-%d %H:%M:%S %Z}  "
+                   f"{planned.trigger}\n{'':24} {job.description}")
+    scheduler.shutdown(wait=False)
+
+
+@jobs_cli.command("run")
+def jobs_run():
+    """Run the scheduler (one leader at a time; others stand by). Ctrl-C or SIGTERM stops."""
+    import signal
+
+    from flask import current_app
+
+    from app.jobs.scheduler import Scheduler
+
+    scheduler = Scheduler(current_app._get_current_object())
+    signal.signal(signal.SIGTERM, scheduler.stop)
+    signal.signal(signal.SIGINT, scheduler.stop)
+    scheduler.run()
+
+
+@jobs_cli.command("run-once")
+@click.argument("job_id")
+@click.option("--dry-run", is_flag=True, help="Do everything, then roll it back.")
+def jobs_run_once(job_id: str, dry_run: bool):
+    """Run JOB_ID now, by hand."""
+    from app.jobs import get_job
+    from app.jobs.runner import run_job
+    from app.jobs.scheduler import holder_name
+
+    try:
+        job = get_job(job_id)
+    except KeyError:
+        raise click.ClickException(f"no job {job_id!r}; see `flask jobs list`") from None
+    result = run_job(job, f"cli:{holder_name()}", dry_run=dry_run)
+    click.echo(f"{job_id}{' (dry run)' if dry_run else ''}: {result}")
+
+
+@notifications_cli.command("dispatch")
+@click.option("--until-empty", is_flag=True, help="Stop when nothing is due.")
+@click.option("--batch-size", type=int, default=None, help="Rows claimed at a time.")
+def notifications_dispatch(until_empty: bool, batch_size: int | None):
+    """Deliver queued notifications (run as many of these as you like)."""
+    import signal
+    import threading
+
+    from app.services import dispatch
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stats = dispatch.run(stop=stop, until_empty=until_empty, batch_size=batch_size)
+    click.echo(f"dispatcher stopped: {stats.as_dict()}")
+
+
 @click.command("seed-demo")
 def seed_demo():
     """Create the demo community (safe to run twice)."""
@@ -99,3 +172,5 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(wechat_cli)
     app.cli.add_command(seed_demo)
+    app.cli.add_command(jobs_cli)
+    app.cli.add_command(notifications_cli)

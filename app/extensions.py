@@ -59,12 +59,26 @@ def config_limit(name: str):
 
 @sa.event.listens_for(sa.Engine, "connect")
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    """SQLite: enforce foreign keys, write-ahead log so readers never block the writer,
-    and wait for a busy database instead of failing at once."""
+    """SQLite: enforce foreign keys, write-ahead log, wait for a busy database instead of
+    failing at once, and let SQLAlchemy (not pysqlite) begin transactions."""
     if isinstance(dbapi_connection, sqlite3.Connection):
+        # pysqlite's own transaction handling emits no BEGIN before a SAVEPOINT, so
+        # releasing a savepoint would commit the whole transaction (SQLAlchemy docs,
+        # "Serializable isolation / Savepoints / Transactional DDL"). We begin ourselves.
+        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=5000")
         cursor.close()
+
+
+@sa.event.listens_for(sa.Engine, "begin")
+def _sqlite_begin(conn) -> None:
+    # IMMEDIATE takes the write lock up front, waiting busy_timeout for it. A deferred
+    # transaction that reads and then writes fails at once ("database is locked") when
+    # another connection wrote in between, which concurrent requests do all the time.
+    # SQLite is the embedded default; PostgreSQL is what runs concurrent load.
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")

@@ -6,6 +6,7 @@ setting is documented in README.md ("Settings").
 """
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -21,6 +22,16 @@ def _env(name: str, default: str | None = None) -> str | None:
 def _bool(name: str, default: bool) -> bool:
     value = _env(name)
     return default if value is None else value.lower() in ("1", "true", "yes", "on")
+
+
+def _json(name: str, default):
+    value = _env(name)
+    if value is None:
+        return default
+    try:
+        return json.loads(value)
+    except ValueError:
+        raise RuntimeError(f"{name} must be JSON") from None
 
 
 def database_url(raw: str) -> str:
@@ -45,6 +56,21 @@ class BaseConfig:
         self.WECHAT_AES_KEY = _env("WECHAT_AES_KEY")
         self.WECHAT_API_BASE = _env("WECHAT_API_BASE", "http://127.0.0.1:5001/")
         self.WECHAT_TIMEOUT = float(_env("WECHAT_TIMEOUT", "5"))
+        # The official account (bot, template messages) is a separate WeChat app.
+        self.WECHAT_MP_APPID = _env("WECHAT_MP_APPID", "wx-sandbox-mp-appid")
+        self.WECHAT_MP_SECRET = _env("WECHAT_MP_SECRET", "sandbox-mp-secret")
+        # Template ids by template key (JSON objects); None: the sandbox's `sandbox-<key>`.
+        self.WECHAT_SUBSCRIBE_TEMPLATES = _json("WECHAT_SUBSCRIBE_TEMPLATES", None)
+        self.WECHAT_MP_TEMPLATES = _json("WECHAT_MP_TEMPLATES", None)
+        self.NOTIFY_BATCH_SIZE = int(_env("NOTIFY_BATCH_SIZE", "20"))
+        self.NOTIFY_LEASE_SECONDS = int(_env("NOTIFY_LEASE_SECONDS", "120"))
+        self.NOTIFY_MAX_ATTEMPTS = int(_env("NOTIFY_MAX_ATTEMPTS", "6"))
+        self.NOTIFY_BACKOFF_SECONDS = int(_env("NOTIFY_BACKOFF_SECONDS", "30"))
+        self.NOTIFY_RETENTION_DAYS = int(_env("NOTIFY_RETENTION_DAYS", "180"))
+        self.SCHEDULER_LEASE_SECONDS = int(_env("SCHEDULER_LEASE_SECONDS", "40"))
+        self.SCHEDULER_RENEW_SECONDS = int(_env("SCHEDULER_RENEW_SECONDS", "10"))
+        # Per-job trigger overrides, e.g. {"work-digest": {"trigger": "cron", "hour": 7}}.
+        self.JOB_TRIGGERS = _json("JOB_TRIGGERS", {})
         self.REDIS_URL = _env("REDIS_URL")
         self.PORT = int(_env("PORT", "5000"))
         self.TOKEN_TTL_DAYS = float(_env("TOKEN_TTL_DAYS", "7"))
@@ -93,6 +119,9 @@ class ProductionConfig(BaseConfig):
         if not _env("SECRET_KEY"):
             raise RuntimeError("SECRET_KEY must be set in production")
         self.WECHAT_API_BASE = _env("WECHAT_API_BASE", "https://api.weixin.qq.com/")
+        # No sandbox ids in production: a template without a configured id is inbox-only.
+        self.WECHAT_SUBSCRIBE_TEMPLATES = _json("WECHAT_SUBSCRIBE_TEMPLATES", {})
+        self.WECHAT_MP_TEMPLATES = _json("WECHAT_MP_TEMPLATES", {})
 
 
 CONFIGS = {c.ENV_NAME: c for c in (DevelopmentConfig, TestingConfig, ProductionConfig)}

@@ -2,6 +2,8 @@
 from app.models.org import (Building, CareTag, Community, Compound, Department, Grid,  # noqa: F401
                             Household, HouseholdTag, Street)
 from app.models.idempotency import IdempotencyRecord  # noqa: F401
+from app.models.notifications import (Channel, DeliveryStatus, JobRun, Notification,  # noqa: F401
+                                      SchedulerLease, SubscriptionCredit)
 from app.models.uploads import Upload  # noqa: F401
 from app.models.users import (ROLE_SCOPE, AuthToken, PartyMember, PartyMemberKind,  # noqa: F401
                               Role, RoleGrant, ScopeKind, User)

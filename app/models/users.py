@@ -60,6 +60,10 @@ class User(db.Model):
     phone: Mapped[Optional[str]] = mapped_column(sa.String(20))
     # WeChat session key: needed to decrypt user data later; never serialized or logged.
     session_key: Mapped[Optional[str]] = mapped_column(sa.String(128))
+    # The official-account identity (a different openid, linked by unionid): grid workers
+    # and staff who follow the account get template messages there.
+    mp_openid: Mapped[Optional[str]] = mapped_column(sa.String(64), unique=True, index=True)
+    mp_following: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     household_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("households.id"),
                                                         index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,6 +1,6 @@
 """Thin flask-smorest blueprints: parse -> one service call -> dump."""
 from __future__ import annotations
 
-from app.routes import auth, health, org, uploads
+from app.routes import auth, health, notifications, org, uploads
 
-BLUEPRINTS = [health.blp, auth.blp, org.blp, uploads.blp]
+BLUEPRINTS = [health.blp, auth.blp, org.blp, uploads.blp, notifications.blp]

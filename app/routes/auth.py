@@ -5,9 +5,10 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from app.extensions import config_limit, limiter
-from app.schemas.users import HouseholdBindSchema, LoginResultSchema, LoginSchema, UserSchema
+from app.schemas.users import (HouseholdBindSchema, LoginResultSchema, LoginSchema, MeSchema,
+                               UserSchema)
 from app.security import bearer_token, current_user, login_required
-from app.services import auth, org
+from app.services import auth, notifications, org
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1", description="登录与个人信息")
 
@@ -33,10 +34,10 @@ def logout():
 @blp.route("/me")
 class Me(MethodView):
     @login_required
-    @blp.response(200, UserSchema)
+    @blp.response(200, MeSchema)
     def get(self):
-        """The signed-in user: roles, household, compound"""
-        return current_user()
+        """The signed-in user: roles, household, compound, unread notifications"""
+        return notifications.profile(current_user())
 
 
 @blp.route("/me/household", methods=["PUT"])

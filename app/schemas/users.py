@@ -42,6 +42,10 @@ class UserSchema(Schema):
         lambda u: labelled(u.party_profile.kind) if u.party_profile else None)
 
 
+class MeSchema(UserSchema):
+    unread_count = fields.Integer(metadata={"description": "未读消息数"})
+
+
 class LoginResultSchema(Schema):
     token = fields.String()
     user = fields.Nested(UserSchema)

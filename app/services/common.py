@@ -12,7 +12,13 @@ M = TypeVar("M")
 
 
 def get_or_create(model: type[M], *, init: Callable[[M], None] | None = None, **keys) -> M:
-    """The row of `model` with these unique `keys`, inserted if missing.
+    """The row of `model` with these unique `keys`, inserted if missing (see `insert_or_get`)."""
+    return insert_or_get(model, init=init, **keys)[0]
+
+
+def insert_or_get(model: type[M], *, init: Callable[[M], None] | None = None,
+                  **keys) -> tuple[M, bool]:
+    """The row of `model` with these unique `keys`, inserted if missing; and whether it was.
 
     Safe under concurrency: when another transaction inserts the same keys first, the
     unique constraint fails inside a savepoint and the existing row is returned.
@@ -21,7 +27,7 @@ def get_or_create(model: type[M], *, init: Callable[[M], None] | None = None, **
     query = sa.select(model).filter_by(**keys)
     row = db.session.scalar(query)
     if row is not None:
-        return row
+        return row, False
     try:
         with db.session.begin_nested():
             row = model(**keys)
@@ -32,4 +38,5 @@ def get_or_create(model: type[M], *, init: Callable[[M], None] | None = None, **
         row = db.session.scalar(query)
         if row is None:
             raise
-    return row
+        return row, False
+    return row, True

@@ -83,19 +83,21 @@ class LinliWeChatClient(WeChatClient):
 _local = threading.local()
 
 
-def get_client() -> LinliWeChatClient:
-    """The client for the current app, one per thread (requests.Session is not thread-safe)."""
+def get_client(account: str = "miniprogram") -> LinliWeChatClient:
+    """The client for the mini-program or the official account ("mp") of the current app,
+    one per thread (requests.Session is not thread-safe)."""
     from app.wechat.storage import make_storage
 
     app = current_app._get_current_object()
     clients = getattr(_local, "clients", None)
     if clients is None:
         clients = _local.clients = {}
-    key = (id(app), app.config["WECHAT_API_BASE"])
+    prefix = "WECHAT_MP_" if account == "mp" else "WECHAT_"
+    key = (id(app), account, app.config["WECHAT_API_BASE"])
     client = clients.get(key)
     if client is None:
         client = clients[key] = LinliWeChatClient(
-            app.config["WECHAT_APPID"], app.config["WECHAT_SECRET"],
+            app.config[prefix + "APPID"], app.config[prefix + "SECRET"],
             app.config["WECHAT_API_BASE"], session=make_storage(app),
             timeout=app.config["WECHAT_TIMEOUT"])
     return client

@@ -6,6 +6,8 @@ WeChat's own paths at its root, so the real wechatpy client talks to it over HTT
 - Login codes are `sandbox:<openid>`; any other code answers errcode 40029.
 - Phone codes for getuserphonenumber are `sandbox-phone:<number>`.
 - Text containing 违禁 is `risky`, text containing 待审 is `review` for msg_sec_check v2.
+- A template message repeating a (touser, client_msg_id) already sent is not sent again,
+  as on WeChat.
 - Every message it accepts is recorded: `GET /sandbox/messages[?kind=subscribe]`.
 - `POST /sandbox/faults {"path": "cgi-bin/message/subscribe/send", "errcode": 45009,
   "count": 3, "delay": 0}` makes the next `count` calls of that path fail with `errcode`
@@ -38,6 +40,7 @@ class SandboxState:
     def reset(self) -> None:
         self.tokens: set[str] = set()
         self.messages: list[dict] = []
+        self.client_msg_ids: dict[tuple, int] = {}
         self.faults: dict[str, dict] = {}
         self.calls: dict[str, int] = {}
         self.ids = itertools.count(1)
@@ -121,9 +124,16 @@ def create_sandbox_app() -> Flask:
     def record(kind: str):
         body = request.get_json(force=True, silent=True) or {}
         with state.lock:
+            dedupe = (body.get("touser"), body.get("client_msg_id"))
+            if kind == "template" and dedupe[1] and dedupe in state.client_msg_ids:
+                # WeChat sends a template message once per (touser, client_msg_id).
+                return jsonify({"errcode": 0, "errmsg": "ok",
+                                "msgid": state.client_msg_ids[dedupe]})
             message = {"id": next(state.ids), "kind": kind, "body": body,
                        "received_at": time.time()}
             state.messages.append(message)
+            if kind == "template" and dedupe[1]:
+                state.client_msg_ids[dedupe] = message["id"]
         return jsonify({"errcode": 0, "errmsg": "ok", "msgid": message["id"]})
 
     for path, kind in MESSAGE_KINDS.items():

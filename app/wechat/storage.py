@@ -1,11 +1,14 @@
 """Access-token storage shared by every process: the database, or Redis when configured.
 
 wechatpy's default MemoryStorage is per process, so each gunicorn worker would fetch its own
-token and invalidate the others'. The DB storage uses its own short connection, never the
-caller's session, so reading a token never touches a business transaction.
+token and invalidate the others'. On PostgreSQL the storage uses its own short transactions,
+never the caller's. SQLite has one writer at a time: a second connection of the same thread
+would wait for the caller's own transaction forever, so there the storage works inside the
+caller's session, in a savepoint (a token that is rolled back is simply fetched again).
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -17,12 +20,22 @@ from app.models.wechat import WeChatToken
 
 
 class DatabaseStorage(SessionStorage):
-    def __init__(self, engine: sa.Engine):
+    def __init__(self, engine: sa.Engine, session=None):
         self.engine = engine
+        self.session = session  # SQLite: the caller's (scoped) session
         self.table = WeChatToken.__table__
 
+    @contextmanager
+    def _connection(self):
+        if self.session is not None:
+            with self.session.begin_nested():
+                yield self.session.connection()
+        else:
+            with self.engine.begin() as conn:
+                yield conn
+
     def get(self, key, default=None):
-        with self.engine.connect() as conn:
+        with self._connection() as conn:
             row = conn.execute(sa.select(self.table.c.value, self.table.c.expires_at)
                                .where(self.table.c.key == key)).first()
         if row is None:
@@ -36,7 +49,7 @@ class DatabaseStorage(SessionStorage):
             return
         expires_at = utcnow() + timedelta(seconds=ttl) if ttl else None
         values = {"value": value, "expires_at": expires_at}
-        with self.engine.begin() as conn:
+        with self._connection() as conn:
             updated = conn.execute(sa.update(WeChatToken).where(WeChatToken.key == key)
                                    .values(**values)).rowcount
             if not updated:
@@ -48,7 +61,7 @@ class DatabaseStorage(SessionStorage):
                     pass
 
     def delete(self, key):
-        with self.engine.begin() as conn:
+        with self._connection() as conn:
             conn.execute(sa.delete(WeChatToken).where(WeChatToken.key == key))
 
 
@@ -60,4 +73,4 @@ def make_storage(app) -> SessionStorage:
         return RedisStorage(redis.Redis.from_url(app.config["REDIS_URL"]), prefix="linli")
     from app.extensions import db
 
-    return DatabaseStorage(db.engine)
+    return DatabaseStorage(db.engine, db.session if db.engine.dialect.name == "sqlite" else None)

@@ -42,6 +42,7 @@ def test_simultaneous_first_logins_create_one_user(app, ctx):
 def test_simultaneous_bindings_to_one_address_create_one_household(app, demo, ctx):
     tokens = [login(app.test_client(), f"family-{i}") for i in range(6)]
     building = demo["buildings"][("虹桥小区", "2号楼")]
+    db.session.remove()  # the logins ran in this test's app context: end its transaction
 
     def work(i):
         return app.test_client().put("/api/v1/me/household", headers=bearer(tokens[i]), json={

@@ -6,16 +6,14 @@ import pytest
 from wechatpy.exceptions import WeChatClientException
 
 from app.wechat.client import LinliWeChatClient, WeChatUnavailable, get_client
-from app.wechat.storage import DatabaseStorage
+from app.wechat.storage import make_storage
 
 
 @pytest.fixture
 def fresh_client(app, sandbox_url, ctx):
-    from app.extensions import db
-
     def make():
         return LinliWeChatClient("wx-test", "secret", sandbox_url,
-                                 session=DatabaseStorage(db.engine), timeout=1)
+                                 session=make_storage(app), timeout=1)
     return make
 
 
@@ -61,9 +59,8 @@ def test_timeout_and_unreachable_raise_unavailable(fresh_client, sandbox, app):
     sandbox.fault("sns/jscode2session", delay=1.5)
     with pytest.raises(WeChatUnavailable):
         fresh_client().wxa.code_to_session("sandbox:a")
-    from app.extensions import db
     dead = LinliWeChatClient("wx", "s", "http://127.0.0.1:9/", timeout=1,
-                             session=DatabaseStorage(db.engine))
+                             session=make_storage(app))
     with pytest.raises(WeChatUnavailable):
         dead.wxa.code_to_session("sandbox:a")
 

@@ -1,0 +1,30 @@
+"""dispatch-housekeeping: leases back to the queue, old rows pruned."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+
+from app.extensions import db
+from app.models import DeliveryStatus, IdempotencyRecord, JobRun, Notification
+from app.models.base import utcnow
+from app.services.dispatch import release_expired_leases
+
+IDEMPOTENCY_RETENTION = timedelta(days=7)
+JOB_HISTORY_RETENTION = timedelta(days=30)
+DONE = (DeliveryStatus.SENT, DeliveryStatus.INBOX_ONLY, DeliveryStatus.FAILED)
+
+
+def run(dry_run: bool = False) -> dict:
+    now = utcnow()
+    retention = timedelta(days=current_app.config["NOTIFY_RETENTION_DAYS"])
+    released = release_expired_leases()
+    pruned = db.session.execute(sa.delete(Notification).where(
+        Notification.status.in_(DONE), Notification.created_at < now - retention)).rowcount
+    keys = db.session.execute(sa.delete(IdempotencyRecord).where(
+        IdempotencyRecord.created_at < now - IDEMPOTENCY_RETENTION)).rowcount
+    runs = db.session.execute(sa.delete(JobRun).where(
+        JobRun.started_at < now - JOB_HISTORY_RETENTION)).rowcount
+    return {"leases_released": released, "notifications_pruned": pruned,
+            "idempotency_keys_pruned": keys, "job_runs_pruned": runs}

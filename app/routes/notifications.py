@@ -1,0 +1,42 @@
+"""Subscribe-message credits and the in-app inbox."""
+from __future__ import annotations
+
+from flask_smorest import Blueprint
+
+from app.routes.common import idempotent
+from app.schemas.common import page_of
+from app.schemas.notifications import (CreditListSchema, InboxArgs, InboxItemSchema,
+                                       SubscriptionsSchema)
+from app.security import current_user, login_required
+from app.services import notifications
+
+blp = Blueprint("notifications", __name__, url_prefix="/api/v1", description="消息与订阅")
+
+
+@blp.route("/subscriptions", methods=["POST"])
+@login_required
+@idempotent
+@blp.arguments(SubscriptionsSchema)
+@blp.response(200, CreditListSchema)
+def subscribe(payload):
+    """Record the result of wx.requestSubscribeMessage: one credit per acceptance"""
+    items = notifications.record_subscriptions(current_user(), payload["template_keys"],
+                                               payload["rejected_keys"])
+    return {"items": items}
+
+
+@blp.route("/inbox", methods=["GET"])
+@login_required
+@blp.arguments(InboxArgs, location="query")
+@blp.response(200, page_of(InboxItemSchema))
+def inbox(args):
+    """My notifications, newest first"""
+    return notifications.inbox(current_user(), args["cursor"], args["limit"], args["unread"])
+
+
+@blp.route("/inbox/<int:notification_id>/read", methods=["POST"])
+@login_required
+@blp.response(200, InboxItemSchema)
+def read(notification_id):
+    """Mark one notification read"""
+    return notifications.mark_read(current_user(), notification_id)

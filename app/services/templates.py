@@ -1,0 +1,125 @@
+"""The notification template registry: one entry per message Linli sends.
+
+Each template maps a payload (plain values chosen by the caller) to
+- WeChat `data` for a mini-program subscribe message or an official-account template
+  message, each value cut to the limit WeChat enforces for its kind (errcode 47003
+  otherwise), and
+- the Chinese title and text of the in-app inbox entry, and the mini-program page to open.
+
+Template ids come from config (`WECHAT_SUBSCRIBE_TEMPLATES` / `WECHAT_MP_TEMPLATES`, JSON
+objects key -> id); in development and tests every key maps to `sandbox-<key>`.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+# WeChat's value limits per field kind (subscribe-message documentation): max characters.
+LIMITS = {"thing": 20, "number": 32, "letter": 32, "symbol": 5, "character_string": 32,
+          "phone_number": 17, "car_number": 8, "name": 10, "phrase": 5, "amount": 12}
+ELLIPSIS = "…"
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str  # WeChat key, e.g. "thing1"; its prefix is the kind
+    source: str  # payload key
+
+    @property
+    def kind(self) -> str:
+        return re.sub(r"\d+$", "", self.name)
+
+
+@dataclass(frozen=True)
+class Template:
+    key: str
+    title: str  # inbox title
+    text: str  # inbox text, str.format over the payload
+    page: str  # mini-program page, str.format over the payload
+    fields: tuple[Field, ...]
+
+    def required(self) -> set[str]:
+        return {f.source for f in self.fields} | _placeholders(self.text) | _placeholders(self.page)
+
+
+def _placeholders(text: str) -> set[str]:
+    return set(re.findall(r"{(\w+)}", text))
+
+
+TEMPLATES: dict[str, Template] = {t.key: t for t in (
+    Template("work_digest", "今日待办提醒", "您有 {open} 件待处理事项，其中 {overdue} 件已超时。{summary}",
+             "pages/work/index",
+             (Field("thing1", "summary"), Field("number2", "open"), Field("number3", "overdue"),
+              Field("time4", "at"))),
+    Template("incident_update", "随手拍进展", "您关注的“{title}”{status}。{note}",
+             "pages/incident/detail?id={incident_id}",
+             (Field("thing1", "title"), Field("phrase2", "status"), Field("time3", "at"),
+              Field("thing4", "note"))),
+    Template("task_reminder", "任务提醒", "“{title}”将于 {deadline} 到期：{note}",
+             "pages/work/detail?id={ref_id}",
+             (Field("thing1", "title"), Field("time2", "deadline"), Field("thing3", "note"))),
+    Template("notice_published", "本周公示已发布", "{compound}发布了{title}，请查看。",
+             "pages/notice/detail?id={notice_id}",
+             (Field("thing1", "title"), Field("thing2", "compound"), Field("date3", "date"))),
+)}
+
+
+def get(key: str) -> Template:
+    try:
+        return TEMPLATES[key]
+    except KeyError:
+        raise ValueError(f"unknown notification template {key!r}") from None
+
+
+def check_payload(template: Template, payload: dict) -> None:
+    missing = template.required() - set(payload)
+    if missing:
+        raise ValueError(f"template {template.key!r} needs payload keys {sorted(missing)}")
+
+
+def fit(kind: str, value) -> str:
+    """A payload value as WeChat accepts it for a field kind (truncation rules here)."""
+    if kind in ("time", "date"):
+        moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+        moment = moment.astimezone(SHANGHAI)
+        return moment.strftime("%Y年%m月%d日" if kind == "date" else "%Y年%m月%d日 %H:%M")
+    text = " ".join(str(value).split())  # newlines and runs of spaces are refused too
+    limit = LIMITS.get(kind)
+    if limit is None or len(text) <= limit:
+        return text
+    if kind in ("thing", "name"):  # prose: keep the start, mark the cut
+        return text[:limit - 1] + ELLIPSIS
+    return text[:limit]
+
+
+def wechat_data(template: Template, payload: dict) -> dict:
+    return {f.name: {"value": fit(f.kind, payload[f.source])} for f in template.fields}
+
+
+def inbox_text(template: Template, payload: dict) -> str:
+    values = {k: fit("time", v) if k in _time_sources(template) else v
+              for k, v in payload.items()}
+    return template.text.format(**values)
+
+
+def _time_sources(template: Template) -> set[str]:
+    return {f.source for f in template.fields if f.kind in ("time", "date")}
+
+
+def page(template: Template, payload: dict) -> str:
+    return template.page.format(**payload)
+
+
+def template_id(channel: str, key: str) -> str | None:
+    """The WeChat template id for a key on a channel ("subscribe" or "template")."""
+    setting = "WECHAT_SUBSCRIBE_TEMPLATES" if channel == "subscribe" else "WECHAT_MP_TEMPLATES"
+    ids = current_app.config[setting]
+    if ids is None:  # development and tests: the sandbox accepts any id
+        return f"sandbox-{key}"
+    return ids.get(key)

@@ -1,0 +1,43 @@
+"""WeChat field limits and truncation rules of the template registry."""
+from __future__ import annotations
+
+import pytest
+
+from app.services import templates
+
+
+def test_thing_is_cut_to_twenty_with_an_ellipsis():
+    value = templates.fit("thing", "一二三四五六七八九十一二三四五六七八九十二十一")
+    assert len(value) == 20 and value.endswith("…") and value.startswith("一二三")
+    assert templates.fit("thing", "短文本") == "短文本"
+
+
+@pytest.mark.parametrize("kind, limit", [("phrase", 5), ("character_string", 32),
+                                         ("number", 32), ("car_number", 8), ("name", 10)])
+def test_other_kinds_respect_their_limits(kind, limit):
+    assert len(templates.fit(kind, "x" * 50)) == limit
+
+
+def test_whitespace_is_folded_and_times_are_shanghai():
+    assert templates.fit("thing", "楼道\n灯坏了  三天") == "楼道 灯坏了 三天"
+    assert templates.fit("time", "2026-11-22T01:30:00+00:00") == "2026年11月22日 09:30"
+    assert templates.fit("date", "2026-11-22T20:30:00+00:00") == "2026年11月23日"
+
+
+def test_wechat_data_inbox_text_and_page():
+    template = templates.get("incident_update")
+    payload = {"title": "3号楼门口垃圾堆放已经超过一周了，味道很大", "status": "已解决",
+               "at": "2026-11-22T02:00:00+00:00", "note": "已清运", "incident_id": 7}
+    data = templates.wechat_data(template, payload)
+    assert data == {"thing1": {"value": "3号楼门口垃圾堆放已经超过一周了，味道…"},
+                    "phrase2": {"value": "已解决"}, "time3": {"value": "2026年11月22日 10:00"},
+                    "thing4": {"value": "已清运"}}
+    assert templates.page(template, payload) == "pages/incident/detail?id=7"
+    assert "已解决" in templates.inbox_text(template, payload)
+
+
+def test_missing_payload_and_unknown_template_are_programming_errors():
+    with pytest.raises(ValueError, match="needs payload keys"):
+        templates.check_payload(templates.get("work_digest"), {"open": 1})
+    with pytest.raises(ValueError, match="unknown notification template"):
+        templates.get("nope")
