@@ -57,6 +57,9 @@ def config_limit(name: str):
     return lambda: current_app.config[name]
 
 
+SQLITE_BUSY_TIMEOUT_MS = 5000
+
+
 @sa.event.listens_for(sa.Engine, "connect")
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     """SQLite: enforce foreign keys, write-ahead log, wait for a busy database instead of
@@ -70,7 +73,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.close()
 
 
@@ -80,5 +83,6 @@ def _sqlite_begin(conn) -> None:
     # transaction that reads and then writes fails at once ("database is locked") when
     # another connection wrote in between, which concurrent requests do all the time.
     # SQLite is the embedded default; PostgreSQL is what runs concurrent load.
-    if conn.dialect.name == "sqlite":
+    if conn.dialect.name == "sqlite" and \
+            conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
         conn.exec_driver_sql("BEGIN IMMEDIATE")

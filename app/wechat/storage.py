@@ -1,68 +1,103 @@
 """Access-token storage shared by every process: the database, or Redis when configured.
 
 wechatpy's default MemoryStorage is per process, so each gunicorn worker would fetch its own
-token and invalidate the others'. On PostgreSQL the storage uses its own short transactions,
-never the caller's. SQLite has one writer at a time: a second connection of the same thread
-would wait for the caller's own transaction forever, so there the storage works inside the
-caller's session, in a savepoint (a token that is rolled back is simply fetched again).
+token and invalidate the others'. The database storage uses its own short transactions,
+never the caller's, so a token read or write never touches a business transaction.
+
+SQLite allows one writer at a time, and the caller's own session may be that writer (a
+request that has begun a transaction and then calls WeChat): a second connection of the same
+thread would wait for it in vain. So on SQLite the storage keeps the token in process memory
+too, and writes it to the database only when it can without waiting; another process that
+cannot see it fetches its own. PostgreSQL, where production runs, has no such limit.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
-from datetime import timedelta
+import threading
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError, OperationalError
 from wechatpy.session import SessionStorage
 
+from app.extensions import SQLITE_BUSY_TIMEOUT_MS, db
 from app.models.base import utcnow
 from app.models.wechat import WeChatToken
 
+TABLE = WeChatToken.__table__
+
 
 class DatabaseStorage(SessionStorage):
-    def __init__(self, engine: sa.Engine, session=None):
+    def __init__(self, engine: sa.Engine):
         self.engine = engine
-        self.session = session  # SQLite: the caller's (scoped) session
-        self.table = WeChatToken.__table__
-
-    @contextmanager
-    def _connection(self):
-        if self.session is not None:
-            with self.session.begin_nested():
-                yield self.session.connection()
-        else:
-            with self.engine.begin() as conn:
-                yield conn
 
     def get(self, key, default=None):
-        with self._connection() as conn:
-            row = conn.execute(sa.select(self.table.c.value, self.table.c.expires_at)
-                               .where(self.table.c.key == key)).first()
-        if row is None:
-            return default
-        if row.expires_at is not None and row.expires_at <= utcnow():
+        # A plain read outside any transaction: it never waits for, nor holds, a lock.
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            row = conn.execute(sa.select(TABLE.c.value, TABLE.c.expires_at)
+                               .where(TABLE.c.key == key)).first()
+        if row is None or (row.expires_at is not None and row.expires_at <= utcnow()):
             return default
         return row.value
 
     def set(self, key, value, ttl=None):
         if value is None:
             return
-        expires_at = utcnow() + timedelta(seconds=ttl) if ttl else None
-        values = {"value": value, "expires_at": expires_at}
-        with self._connection() as conn:
-            updated = conn.execute(sa.update(WeChatToken).where(WeChatToken.key == key)
+        values = {"value": value, "expires_at": utcnow() + timedelta(seconds=ttl) if ttl else None}
+        with self.engine.begin() as conn:
+            updated = conn.execute(sa.update(TABLE).where(TABLE.c.key == key)
                                    .values(**values)).rowcount
             if not updated:
                 try:
                     with conn.begin_nested():
-                        conn.execute(sa.insert(WeChatToken).values(key=key, **values))
+                        conn.execute(sa.insert(TABLE).values(key=key, **values))
                 except IntegrityError:
-                    # Another process stored a token at the same moment; theirs is as good.
-                    pass
+                    pass  # another process stored a token at the same moment; as good
 
     def delete(self, key):
-        with self._connection() as conn:
-            conn.execute(sa.delete(WeChatToken).where(WeChatToken.key == key))
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(TABLE).where(TABLE.c.key == key))
+
+
+class SQLiteStorage(DatabaseStorage):
+    """Process memory first, the database when it is free (see the module docstring)."""
+
+    def __init__(self, engine: sa.Engine):
+        super().__init__(engine)
+        self.local: dict[str, tuple[str, datetime | None]] = {}
+        self.lock = threading.Lock()
+
+    def get(self, key, default=None):
+        with self.lock:
+            value, expires_at = self.local.get(key, (None, None))
+        if value is not None and (expires_at is None or expires_at > utcnow()):
+            return value
+        return super().get(key, default)
+
+    def set(self, key, value, ttl=None):
+        if value is None:
+            return
+        expires_at = utcnow() + timedelta(seconds=ttl) if ttl else None
+        with self.lock:
+            self.local[key] = (value, expires_at)
+        upsert = sqlite_insert(TABLE).values(key=key, value=value, expires_at=expires_at)
+        self._try_write(upsert.on_conflict_do_update(
+            index_elements=[TABLE.c.key], set_={"value": value, "expires_at": expires_at}))
+
+    def delete(self, key):
+        with self.lock:
+            self.local.pop(key, None)
+        self._try_write(sa.delete(TABLE).where(TABLE.c.key == key))
+
+    def _try_write(self, statement) -> None:
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("PRAGMA busy_timeout=0")
+            try:
+                conn.execute(statement)
+            except OperationalError:
+                pass  # the database is busy (perhaps with our own caller): memory will do
+            finally:
+                conn.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
 
 
 def make_storage(app) -> SessionStorage:
@@ -71,6 +106,6 @@ def make_storage(app) -> SessionStorage:
         from wechatpy.session.redisstorage import RedisStorage
 
         return RedisStorage(redis.Redis.from_url(app.config["REDIS_URL"]), prefix="linli")
-    from app.extensions import db
-
-    return DatabaseStorage(db.engine, db.session if db.engine.dialect.name == "sqlite" else None)
+    if db.engine.dialect.name == "sqlite":
+        return SQLiteStorage(db.engine)
+    return DatabaseStorage(db.engine)
