@@ -81,8 +81,11 @@ def release_expired_leases() -> int:
                 next_attempt_at=utcnow())).rowcount
 
 
-def claim(worker: str, batch_size: int, stats: Stats | None = None) -> list[Claimed]:
-    """Take up to `batch_size` due rows and choose each one's channel (one transaction)."""
+def claim(worker: str, batch_size: int, stats: Stats | None = None) -> tuple[list[Claimed], int]:
+    """Take up to `batch_size` due rows and choose each one's channel (one transaction).
+
+    Returns the rows to send and how many rows were taken (inbox-only rows are finished
+    here, so the first can be empty while the queue is not)."""
     now = utcnow()
     lease = timedelta(seconds=current_app.config["NOTIFY_LEASE_SECONDS"])
     due = (sa.select(Notification.id)
@@ -98,16 +101,18 @@ def claim(worker: str, batch_size: int, stats: Stats | None = None) -> list[Clai
         .returning(Notification.id)))
     if not ids:
         db.session.commit()
-        return []
+        return [], 0
     rows = db.session.execute(
         sa.select(Notification, User).join(User, Notification.user_id == User.id)
         .where(Notification.id.in_(ids)).order_by(Notification.id)).all()
+    credits = _lock_credits({(user.id, row.template_key) for row, user in rows
+                             if row.channel is None})
     claimed = []
     for row, user in rows:
         if row.channel is None:
-            row.channel = _choose_channel(row, user)
+            row.channel = _choose_channel(row, user, credits)
         if row.channel is Channel.INBOX:
-            _finish(row, DeliveryStatus.INBOX_ONLY)
+            row.status, row.claimed_by, row.lease_expires_at = DeliveryStatus.INBOX_ONLY, None, None
             if stats is not None:
                 stats.inbox_only += 1
             continue
@@ -120,24 +125,28 @@ def claim(worker: str, batch_size: int, stats: Stats | None = None) -> list[Clai
             data=templates.wechat_data(template, row.payload),
             page=templates.page(template, row.payload)))
     db.session.commit()
-    return claimed
+    return claimed, len(ids)
 
 
-def _choose_channel(row: Notification, user: User) -> Channel:
+def _lock_credits(pairs: set[tuple[int, str]]) -> dict[tuple[int, str], SubscriptionCredit]:
+    """The batch's credits, locked until the claim commits (one query, not one per row)."""
+    if not pairs:
+        return {}
+    credit = SubscriptionCredit
+    found = db.session.scalars(sa.select(credit).where(
+        sa.tuple_(credit.user_id, credit.template_key).in_(sorted(pairs))).with_for_update())
+    return {(c.user_id, c.template_key): c for c in found}
+
+
+def _choose_channel(row: Notification, user: User, credits: dict) -> Channel:
     key = row.template_key
-    if templates.template_id("subscribe", key) and _take_credit(user.id, key):
+    credit = credits.get((user.id, key))
+    if credit is not None and credit.remaining > 0 and templates.template_id("subscribe", key):
+        credit.remaining -= 1  # one credit per message, flushed with the claim
         return Channel.SUBSCRIBE
     if user.mp_following and user.mp_openid and templates.template_id("template", key):
         return Channel.TEMPLATE
     return Channel.INBOX
-
-
-def _take_credit(user_id: int, key: str) -> bool:
-    credit = SubscriptionCredit
-    return db.session.execute(
-        sa.update(credit).where(credit.user_id == user_id, credit.template_key == key,
-                                credit.remaining > 0)
-        .values(remaining=credit.remaining - 1)).rowcount == 1
 
 
 def _credit_update(user_id: int, key: str, **values) -> None:
@@ -146,10 +155,10 @@ def _credit_update(user_id: int, key: str, **values) -> None:
         .values(**values))
 
 
-def _finish(row_or_id, status: DeliveryStatus, **values) -> None:
-    values = {"status": status, "claimed_by": None, "lease_expires_at": None, **values}
-    row_id = row_or_id if isinstance(row_or_id, int) else row_or_id.id
-    db.session.execute(sa.update(Notification).where(Notification.id == row_id).values(**values))
+def _finish(row_id: int, status: DeliveryStatus, **values) -> None:
+    table = Notification.__table__  # a plain Core update: this runs once per message
+    db.session.execute(table.update().where(table.c.id == row_id).values(
+        status=status, claimed_by=None, lease_expires_at=None, **values))
 
 
 def deliver(item: Claimed, stats: Stats) -> None:
@@ -211,8 +220,8 @@ def run(stop: threading.Event | None = None, until_empty: bool = False,
     while not stop.is_set():
         if release_expired_leases():
             db.session.commit()
-        batch = claim(worker, batch_size, stats)
-        if not batch:
+        batch, taken = claim(worker, batch_size, stats)
+        if not taken:
             if until_empty:
                 break
             stop.wait(idle_sleep)

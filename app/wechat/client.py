@@ -45,20 +45,25 @@ class LinliWeChatClient(WeChatClient):
         base = self.rebase(kwargs.pop("api_base_url", self.API_BASE_URL))
         url = self.rebase(url_or_endpoint) if url_or_endpoint.startswith(("http://", "https://")) \
             else base + url_or_endpoint
+        params = dict(kwargs.get("params") or {})
         try:
-            return self._send(method, url, kwargs)
+            return self._send(method, url, kwargs, params)
         except WeChatClientException as exc:
             if exc.errcode not in TOKEN_ERRCODES:
                 raise
-        # The stored token was rejected: fetch a fresh one and try exactly once more.
-        self.session.delete(self.access_token_key)
-        self.fetch_access_token()
-        return self._send(method, url, kwargs)
+        # The token was refused. If another process has stored a newer one, use it;
+        # otherwise fetch a fresh one. Either way, try exactly once more.
+        refused = params.get("access_token")
+        getattr(self.session, "forget", lambda key: None)(self.access_token_key)
+        current = self.session.get(self.access_token_key)
+        if current is None or current == refused:
+            self.session.delete(self.access_token_key)
+            self.fetch_access_token()
+        return self._send(method, url, kwargs, dict(kwargs.get("params") or {}))
 
-    def _send(self, method, url, kwargs):
+    def _send(self, method, url, kwargs, params):
         try:
-            # A fresh params dict each try: wechatpy writes the current token into it.
-            params = dict(kwargs.get("params") or {})
+            # wechatpy writes the current token into `params`: a fresh dict for each try.
             return super()._request(method, url, **dict(kwargs, params=params))
         except requests.RequestException as exc:
             raise WeChatUnavailable(type(exc).__name__) from None

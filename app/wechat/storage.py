@@ -28,22 +28,56 @@ TABLE = WeChatToken.__table__
 
 
 class DatabaseStorage(SessionStorage):
+    """The database is the truth; each process remembers what it read for CACHE_SECONDS, so
+    a busy dispatcher does not read the token once per message. A token another process
+    replaced is noticed when WeChat refuses the old one (see LinliWeChatClient._request)."""
+
+    CACHE_SECONDS = 60
+
     def __init__(self, engine: sa.Engine):
         self.engine = engine
+        self.local: dict[str, tuple[str, datetime | None, datetime]] = {}
+        self.lock = threading.Lock()
+
+    def _remember(self, key, value, expires_at) -> None:
+        with self.lock:
+            self.local[key] = (value, expires_at, utcnow())
+
+    def forget(self, key) -> None:
+        with self.lock:
+            self.local.pop(key, None)
+
+    def _cached(self, key) -> str | None:
+        with self.lock:
+            value, expires_at, read_at = self.local.get(key, (None, None, None))
+        now = utcnow()
+        if value is None or (expires_at is not None and expires_at <= now) or \
+                (now - read_at).total_seconds() > self.CACHE_SECONDS:
+            return None
+        return value
 
     def get(self, key, default=None):
+        cached = self._cached(key)
+        if cached is not None:
+            return cached
         # A plain read outside any transaction: it never waits for, nor holds, a lock.
         with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             row = conn.execute(sa.select(TABLE.c.value, TABLE.c.expires_at)
                                .where(TABLE.c.key == key)).first()
         if row is None or (row.expires_at is not None and row.expires_at <= utcnow()):
             return default
+        self._remember(key, row.value, row.expires_at)
         return row.value
 
     def set(self, key, value, ttl=None):
         if value is None:
             return
-        values = {"value": value, "expires_at": utcnow() + timedelta(seconds=ttl) if ttl else None}
+        expires_at = utcnow() + timedelta(seconds=ttl) if ttl else None
+        self._remember(key, value, expires_at)
+        self._write(key, value, expires_at)
+
+    def _write(self, key, value, expires_at) -> None:
+        values = {"value": value, "expires_at": expires_at}
         with self.engine.begin() as conn:
             updated = conn.execute(sa.update(TABLE).where(TABLE.c.key == key)
                                    .values(**values)).rowcount
@@ -55,41 +89,29 @@ class DatabaseStorage(SessionStorage):
                     pass  # another process stored a token at the same moment; as good
 
     def delete(self, key):
+        self.forget(key)
+        self._delete(key)
+
+    def _delete(self, key) -> None:
         with self.engine.begin() as conn:
             conn.execute(sa.delete(TABLE).where(TABLE.c.key == key))
 
 
 class SQLiteStorage(DatabaseStorage):
-    """Process memory first, the database when it is free (see the module docstring)."""
+    """Writes only when the database is free at once (see the module docstring); the
+    process-memory copy then stands in for it until the token expires."""
 
-    def __init__(self, engine: sa.Engine):
-        super().__init__(engine)
-        self.local: dict[str, tuple[str, datetime | None]] = {}
-        self.lock = threading.Lock()
+    CACHE_SECONDS = 7200
 
-    def get(self, key, default=None):
-        with self.lock:
-            value, expires_at = self.local.get(key, (None, None))
-        if value is not None and (expires_at is None or expires_at > utcnow()):
-            return value
-        return super().get(key, default)
-
-    def set(self, key, value, ttl=None):
-        if value is None:
-            return
-        expires_at = utcnow() + timedelta(seconds=ttl) if ttl else None
-        with self.lock:
-            self.local[key] = (value, expires_at)
+    def _write(self, key, value, expires_at) -> None:
         upsert = sqlite_insert(TABLE).values(key=key, value=value, expires_at=expires_at)
-        self._try_write(upsert.on_conflict_do_update(
+        self._try(upsert.on_conflict_do_update(
             index_elements=[TABLE.c.key], set_={"value": value, "expires_at": expires_at}))
 
-    def delete(self, key):
-        with self.lock:
-            self.local.pop(key, None)
-        self._try_write(sa.delete(TABLE).where(TABLE.c.key == key))
+    def _delete(self, key) -> None:
+        self._try(sa.delete(TABLE).where(TABLE.c.key == key))
 
-    def _try_write(self, statement) -> None:
+    def _try(self, statement) -> None:
         with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql("PRAGMA busy_timeout=0")
             try:

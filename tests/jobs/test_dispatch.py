@@ -161,6 +161,16 @@ def test_permanent_errors_fail_at_once(make_user, sandbox, errcode):
     assert sandbox.calls()["cgi-bin/message/subscribe/send"] == 1
 
 
+def test_a_queue_of_inbox_only_rows_longer_than_a_batch_is_drained(app, make_user):
+    user = make_user("no-channel")
+    for i in range(app.config["NOTIFY_BATCH_SIZE"] * 2 + 1):
+        queue(user, f"i{i}")
+    stats = dispatch.drain()
+    assert stats.inbox_only == app.config["NOTIFY_BATCH_SIZE"] * 2 + 1
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Notification).where(
+        Notification.status != DeliveryStatus.INBOX_ONLY)) == 0
+
+
 def test_followers_get_template_messages_with_a_dedupe_id(make_user, sent):
     worker = make_user("worker", follower=True)
     queue(worker)
@@ -194,7 +204,7 @@ def test_killed_dispatchers_rows_come_back_after_the_lease(app, make_user, sent)
     user = make_user("u", follower=True)
     for i in range(5):
         queue(user, f"r{i}")
-    claimed = dispatch.claim("dead-worker", 3)  # claims, then "dies" without sending
+    claimed, _ = dispatch.claim("dead-worker", 3)  # claims, then "dies" without sending
     assert len(claimed) == 3
     dispatch.drain()  # the other two go; the leased three wait
     assert len(sent("template")) == 2

@@ -92,3 +92,13 @@ def test_sandbox_records_messages_and_checks_text(fresh_client, sandbox_url):
                         data={"content": "含违禁内容", "version": 2, "scene": 1,
                               "openid": "o"})
     assert risky["result"]["suggest"] == "risky"
+
+
+def test_a_token_another_process_refreshed_is_used_not_fetched_again(fresh_client, sandbox):
+    first, second = fresh_client(), fresh_client()  # two workers, one database
+    first.wxa.code_to_session("sandbox:a")
+    second.wxa.code_to_session("sandbox:b")  # reads and remembers the same token
+    sandbox.expire_tokens()
+    first.wxa.code_to_session("sandbox:a")  # refused, fetches and stores a new one
+    second.wxa.code_to_session("sandbox:b")  # refused, finds the new one in the database
+    assert sandbox.calls()["cgi-bin/token"] == 2
