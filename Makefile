@@ -25,8 +25,8 @@ run: install
 test: install
 	pytest $(PYTEST_ARGS)
 
-bench: install
-	python bench/bench_auth.py $(BENCH_ARGS)
+bench: install   # not run by CI; BENCH=dispatch for the dispatcher benchmark
+	python bench/bench_$${BENCH:-auth}.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
