@@ -159,6 +159,24 @@ def notifications_dispatch(until_empty: bool, batch_size: int | None):
     click.echo(f"dispatcher stopped: {stats.as_dict()}")
 
 
+points_cli = AppGroup("points", help="The points ledger.")
+
+
+@points_cli.command("verify")
+def points_verify():
+    """Prove every cached balance equals the sum of its ledger entries (exit 1 if not)."""
+    from app.services import points
+
+    problems = points.verify()
+    for p in problems:
+        click.echo(f"account {p['user_id']}: balance {p['balance']} version {p['version']}, "
+                   f"ledger sum {p['ledger_sum']} over {p['entries']} entries, last "
+                   f"balance_after {p['last_balance_after']}", err=True)
+    if problems:
+        raise click.ClickException(f"{len(problems)} account(s) disagree with the ledger")
+    click.echo("points ledger verified: every balance equals the sum of its entries")
+
+
 @click.command("seed-demo")
 def seed_demo():
     """Create the demo community (safe to run twice)."""
@@ -174,3 +192,4 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(seed_demo)
     app.cli.add_command(jobs_cli)
     app.cli.add_command(notifications_cli)
+    app.cli.add_command(points_cli)

@@ -74,6 +74,10 @@ class BaseConfig:
         self.SCHEDULER_RENEW_SECONDS = int(_env("SCHEDULER_RENEW_SECONDS", "10"))
         # Per-job trigger overrides, e.g. {"work-digest": {"trigger": "cron", "hour": 7}}.
         self.JOB_TRIGGERS = _json("JOB_TRIGGERS", {})
+        # Points per rule, overriding the defaults in app/services/points.py (RULES), e.g.
+        # {"incident_confirmed": 20}; and the days a redemption waits for pickup.
+        self.POINTS_RULES = _json("POINTS_RULES", {})
+        self.REDEMPTION_PICKUP_DAYS = float(_env("REDEMPTION_PICKUP_DAYS", "7"))
         self.REDIS_URL = _env("REDIS_URL")
         self.PORT = int(_env("PORT", "5000"))
         self.TOKEN_TTL_DAYS = float(_env("TOKEN_TTL_DAYS", "7"))

@@ -3,12 +3,14 @@ WeChat sandbox served over real HTTP in a thread, and the app configured against
 """
 from __future__ import annotations
 
+import io
 import os
 import threading
 
 import pytest
 import requests
 import sqlalchemy as sa
+from PIL import Image
 from werkzeug.serving import make_server
 
 from app.wechat.sandbox import create_sandbox_app
@@ -137,3 +139,52 @@ def bearer(token: str) -> dict:
 def auth(client):
     """`auth("demo-resident")` -> Authorization headers of a fresh login."""
     return lambda openid: bearer(login(client, openid))
+
+
+
+def jpeg() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (32, 24), (30, 120, 30)).save(out, format="JPEG")
+    return out.getvalue()
+
+
+@pytest.fixture
+def photo(client):
+    """`photo(headers)` uploads a small JPEG as that user and returns its id."""
+    def upload(headers) -> int:
+        response = client.post("/api/v1/uploads", headers=headers,
+                               data={"file": (io.BytesIO(jpeg()), "p.jpg")},
+                               content_type="multipart/form-data")
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()["id"]
+    return upload
+
+
+@pytest.fixture
+def people(demo, auth):
+    """Bearer headers for every demo user, by openid (logged in once per test)."""
+    return {openid: auth(openid) for openid in demo["users"]}
+
+
+@pytest.fixture
+def report(client, demo, people, photo):
+    """`report(openid="demo-resident", **fields)` files an incident over HTTP; returns its body."""
+    def file(openid: str = "demo-resident", expect: int = 201, **fields):
+        body = {"category": "environment", "description": "楼下垃圾桶满了没人清运",
+                "photo_ids": [photo(people[openid])],
+                "building_id": demo["buildings"][("虹桥小区", "1号楼")], **fields}
+        response = client.post("/api/v1/incidents", headers=people[openid], json=body)
+        assert response.status_code == expect, response.get_json()
+        return response.get_json()
+    return file
+
+
+@pytest.fixture
+def act(client, people):
+    """`act(openid, incident_id, action, expect=200, **fields)` posts a transition."""
+    def post(openid: str, incident_id: int, action: str, expect: int = 200, **fields):
+        response = client.post(f"/api/v1/incidents/{incident_id}/transitions",
+                               headers=people[openid], json={"action": action, **fields})
+        assert response.status_code == expect, response.get_json()
+        return response.get_json()
+    return post

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from app.jobs import digest, housekeeping
+from app.jobs import digest, housekeeping, incidents
+from app.jobs import redemptions
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,14 @@ JOBS: list[Job] = [
     Job("work-digest", digest.run,
         {"trigger": "cron", "hour": 8, "minute": 0, "timezone": "Asia/Shanghai"},
         "Every morning, each grid worker's open work in one message."),
+    Job("incident-sla", incidents.run_sla, {"trigger": "interval", "minutes": 1},
+        "Remind 15 minutes before a respond/resolve deadline; on breach tell the compound "
+        "secretary, an hour later the community staff (each step once)."),
+    Job("incident-auto-close", incidents.run_auto_close, {"trigger": "interval", "minutes": 10},
+        "Close incidents resolved and not confirmed within 72 hours, and say so."),
+    Job("redemption-expiry", redemptions.run, {"trigger": "interval", "minutes": 10},
+        "Expire reward redemptions not collected in time: refund points and stock, tell the "
+        "owner."),
 ]
 
 

@@ -1,6 +1,8 @@
 """Thin flask-smorest blueprints: parse -> one service call -> dump."""
 from __future__ import annotations
 
-from app.routes import auth, health, notifications, org, uploads
+from app.routes import auth, health, incidents, notifications, org, uploads
+from app.routes import points, rewards
 
-BLUEPRINTS = [health.blp, auth.blp, org.blp, uploads.blp, notifications.blp]
+BLUEPRINTS = [health.blp, auth.blp, org.blp, uploads.blp, notifications.blp, incidents.blp,
+              points.blp, rewards.blp]

@@ -11,7 +11,8 @@ from app.extensions import db
 from app.jobs import JOBS, digest, get_job
 from app.jobs.runner import run_job
 from app.jobs.scheduler import Scheduler, try_lease
-from app.models import DeliveryStatus, IdempotencyRecord, JobRun, Notification, Role, User
+from app.models import (DeliveryStatus, IdempotencyRecord, Incident, IncidentStatus, JobRun,
+                        Notification)
 from app.models.base import utcnow
 from app.services.notifications import notify
 
@@ -61,8 +62,15 @@ def test_housekeeping_returns_expired_leases_to_the_queue(app, make_user):
 
 
 @pytest.fixture
-def open_work(demo):
-    """A work source standing in for the incident feature: two items for grid worker 1."""
+def no_incidents(demo, ctx):
+    """The demo community with every demo incident closed: no open work from incidents."""
+    db.session.execute(sa.update(Incident).values(status=IncidentStatus.CLOSED))
+    db.session.commit()
+
+
+@pytest.fixture
+def open_work(demo, no_incidents):
+    """Another work source (as a later feature would register): two items for grid worker 1."""
     worker = demo["users"]["demo-grid-worker"]
 
     def source(user_ids):
@@ -87,7 +95,7 @@ def test_digest_messages_grid_workers_with_open_work_once_a_day(open_work, ctx):
         assert run_job(get_job("work-digest"), "t")["queued"] == 1
 
 
-def test_digest_without_open_work_sends_nothing(demo, ctx):
+def test_digest_without_open_work_sends_nothing(no_incidents):
     assert run_job(get_job("work-digest"), "t") == {"grid_workers": 2, "queued": 0}
 
 

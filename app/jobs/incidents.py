@@ -1,0 +1,139 @@
+"""Incident jobs: the SLA ladder (every minute), auto-close, and the work-digest source.
+
+SLA ladder for the current deadline D (respond_by until someone accepts, then resolve_by):
+    D - 15 min   remind whoever holds it (grid worker, or the department's members)
+    D            breach: tell the compound's secretaries (督办)
+    D + 60 min   still breached: tell the community's staff
+Each step is sent once (its dedupe key names incident, phase and step), so a reopened
+incident, whose deadlines stand, is never reminded twice for the same step. The job reads
+only due rows, through the index on `sla_next_at`, in batches.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
+
+from app.extensions import db
+from app.jobs.digest import WorkItem, register_source
+from app.models import (OPEN_STATUSES, Building, CloseReason, Incident, IncidentStatus, Role,
+                        RoleGrant, ScopeKind)
+from app.models.base import utcnow
+from app.services.incidents import record, title
+from app.services.notifications import notify
+
+REMIND_BEFORE = timedelta(minutes=15)
+STAFF_AFTER = timedelta(minutes=60)
+AUTO_CLOSE_AFTER = timedelta(hours=72)
+BATCH = 500
+
+
+def _phase(incident: Incident) -> tuple[str, datetime] | None:
+    if incident.status not in OPEN_STATUSES:
+        return None
+    if incident.responded_at is None:
+        return "respond", incident.respond_by
+    return "resolve", incident.resolve_by
+
+
+def _steps(incident: Incident) -> list[tuple[str, datetime]]:
+    phase = _phase(incident)
+    if phase is None:
+        return []
+    _, deadline = phase
+    return [("remind", deadline - REMIND_BEFORE), ("secretary", deadline),
+            ("staff", deadline + STAFF_AFTER)]
+
+
+def next_step_at(incident: Incident, after: datetime | None = None) -> datetime | None:
+    """The first ladder step after `after` (any step, past ones included, when None)."""
+    times = [at for _, at in _steps(incident) if after is None or at > after]
+    return min(times) if times else None
+
+
+def _recipients(incident: Incident, step: str) -> list[int]:
+    if step == "remind":
+        if incident.status is IncidentStatus.ESCALATED:
+            return _grantees(Role.DEPARTMENT, ScopeKind.DEPARTMENT, incident.department_id)
+        return [incident.assignee_id] if incident.assignee_id else []
+    if step == "secretary":
+        return _grantees(Role.SECRETARY, ScopeKind.COMPOUND, incident.compound_id)
+    return _grantees(Role.STAFF, ScopeKind.COMMUNITY, incident.community_id)
+
+
+def _grantees(role: Role, kind: ScopeKind, scope_id: int | None) -> list[int]:
+    return list(db.session.scalars(sa.select(RoleGrant.user_id).where(
+        RoleGrant.role == role, RoleGrant.scope_kind == kind, RoleGrant.scope_id == scope_id)))
+
+
+def _fire(incident: Incident, step: str, phase: str, deadline: datetime) -> int:
+    late = step != "remind"
+    note = "已超时，请尽快督办" if late else "即将到期，请及时处理"
+    sent = 0
+    for user_id in _recipients(incident, step):
+        sent += notify(user_id, "task_reminder",
+                       {"title": title(incident), "deadline": deadline.isoformat(),
+                        "note": note, "ref_id": incident.id},
+                       dedupe_key=f"sla:{incident.id}:{phase}:{step}:{user_id}")
+    if late and sent:
+        record(incident, None, f"sla_{phase}_{step}", incident.status,
+               note=f"{'响应' if phase == 'respond' else '办结'}超时，已提醒"
+                    f"{'小区书记' if step == 'secretary' else '社区工作者'}")
+    return sent
+
+
+def run_sla(dry_run: bool = False, now: datetime | None = None) -> dict:
+    now = now or utcnow()
+    checked = queued = 0
+    while True:
+        batch = list(db.session.scalars(
+            sa.select(Incident).options(selectinload(Incident.category),
+                                        selectinload(Incident.building).selectinload(
+                                            Building.compound))
+            .where(Incident.sla_next_at <= now).order_by(Incident.sla_next_at, Incident.id)
+            .limit(BATCH).with_for_update(skip_locked=True)))
+        for incident in batch:
+            phase = _phase(incident)
+            if phase is not None:
+                for step, at in _steps(incident):
+                    if at <= now:
+                        queued += _fire(incident, step, phase[0], phase[1])
+            incident.sla_next_at = next_step_at(incident, after=now)
+        checked += len(batch)
+        db.session.flush()
+        if len(batch) < BATCH:
+            break
+    return {"checked": checked, "queued": queued}
+
+
+def run_auto_close(dry_run: bool = False, now: datetime | None = None) -> dict:
+    """Resolved and not confirmed within 72 hours: closed, and the timeline says so."""
+    now = now or utcnow()
+    due = list(db.session.scalars(sa.select(Incident).where(
+        Incident.status == IncidentStatus.RESOLVED,
+        Incident.resolved_at < now - AUTO_CLOSE_AFTER).with_for_update(skip_locked=True)))
+    for incident in due:
+        incident.status = IncidentStatus.CLOSED
+        incident.closed_at = now
+        incident.close_reason = CloseReason.AUTO_CLOSED
+        record(incident, None, "auto_close", IncidentStatus.RESOLVED,
+               note=CloseReason.AUTO_CLOSED.label)
+    return {"closed": len(due)}
+
+
+def open_work(user_ids: list[int]) -> dict[int, list[WorkItem]]:
+    """The work-digest source: each grid worker's open incidents."""
+    now = utcnow()
+    rows = db.session.execute(sa.select(Incident.assignee_id, Incident.description,
+                                        Incident.resolve_by)
+                              .where(Incident.assignee_id.in_(user_ids),
+                                     Incident.status.in_(OPEN_STATUSES))
+                              .order_by(Incident.resolve_by)).all()
+    work: dict[int, list[WorkItem]] = {}
+    for assignee, description, resolve_by in rows:
+        work.setdefault(assignee, []).append(WorkItem(description[:20], resolve_by < now))
+    return work
+
+
+register_source(open_work)

@@ -1,0 +1,102 @@
+"""随手拍: categories, report, lists, nearby, detail with timeline, transitions, stats."""
+from __future__ import annotations
+
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields
+
+from app.routes.common import idempotent
+from app.schemas.common import page_of
+from app.schemas.incidents import (CategorySchema, IncidentCreateSchema, IncidentDetailSchema,
+                                   IncidentListArgs, IncidentSchema, IncidentView, NearbyArgs,
+                                   StatsArgs, TransitionSchema)
+from app.security import current_user, login_required
+from app.services import incident_access as access
+from app.services import incident_flow, incident_queries, incident_stats, incidents
+
+blp = Blueprint("incidents", __name__, url_prefix="/api/v1", description="随手拍")
+
+
+class CategoryList(Schema):
+    items = fields.List(fields.Nested(CategorySchema))
+
+
+class IncidentList(Schema):
+    items = fields.List(fields.Nested(IncidentSchema))
+
+
+def _view(incident, events=None, full=False):
+    return IncidentView(incident, current_user().id, full, events)
+
+
+def _listed(incidents_):
+    # In lists a follower sees the public view; the detail shows them the rest.
+    return [_view(i, full=access.is_party(current_user(), i)) for i in incidents_]
+
+
+def _detail(incident_id):
+    incident, events, full = incident_queries.detail(current_user(), incident_id)
+    return _view(incident, events, full)
+
+
+@blp.route("/incident-categories", methods=["GET"])
+@login_required
+@blp.response(200, CategoryList)
+def categories():
+    """Categories with their SLA hours"""
+    return {"items": incidents.list_categories()}
+
+
+@blp.route("/incidents", methods=["POST"])
+@login_required
+@idempotent
+@blp.arguments(IncidentCreateSchema)
+@blp.response(201, IncidentDetailSchema)
+def create(payload):
+    """Report a problem (随手拍); routed to the building's grid worker"""
+    return _detail(incidents.create_incident(current_user(), **payload).id)
+
+
+@blp.route("/incidents", methods=["GET"])
+@login_required
+@blp.arguments(IncidentListArgs, location="query")
+@blp.response(200, page_of(IncidentSchema))
+def list_incidents(args):
+    """mine | assigned | compound | public, filtered by status, category, overdue"""
+    page = incident_queries.list_incidents(current_user(), **args)
+    return {"items": _listed(page["items"]), "next_cursor": page["next_cursor"]}
+
+
+@blp.route("/incidents/nearby", methods=["GET"])
+@login_required
+@blp.arguments(NearbyArgs, location="query")
+@blp.response(200, IncidentList)
+def nearby(args):
+    """Open incidents within 200 m in the last 30 days (say "me too" instead)"""
+    return {"items": _listed(incident_queries.nearby(current_user(), **args))}
+
+
+@blp.route("/incidents/stats", methods=["GET"])
+@login_required
+@blp.arguments(StatsArgs, location="query")
+@blp.response(200)
+def stats(args):
+    """Counts, on-time rates, medians, top categories, overdue (secretary, staff)"""
+    return incident_stats.incident_stats(current_user(), **args)
+
+
+@blp.route("/incidents/<int:incident_id>", methods=["GET"])
+@login_required
+@blp.response(200, IncidentDetailSchema)
+def detail(incident_id):
+    """One incident with its timeline"""
+    return _detail(incident_id)
+
+
+@blp.route("/incidents/<int:incident_id>/transitions", methods=["POST"])
+@login_required
+@blp.arguments(TransitionSchema)
+@blp.response(200, IncidentDetailSchema)
+def transition(payload, incident_id):
+    """accept, start, resolve, escalate, reassign, reject, confirm, reopen, rate, follow, comment"""
+    incident_flow.transition(current_user(), incident_id, **payload)
+    return _detail(incident_id)

@@ -1,0 +1,78 @@
+"""爱心积分超市: the shop, redeeming for a pickup code, my redemptions, staff hand-over."""
+from __future__ import annotations
+
+from flask_smorest import Blueprint
+
+from app.routes.common import idempotent
+from app.schemas.common import page_of
+from app.schemas.points import (RedeemSchema, RedemptionArgs, RedemptionSchema, RewardArgs,
+                                RewardCreateSchema, RewardSchema, RewardUpdateSchema)
+from app.security import current_user, login_required
+from app.services import rewards
+
+blp = Blueprint("rewards", __name__, url_prefix="/api/v1", description="积分超市")
+
+
+@blp.route("/rewards", methods=["GET"])
+@login_required
+@blp.arguments(RewardArgs, location="query")
+@blp.response(200, page_of(RewardSchema))
+def list_rewards(args):
+    """The shop of my community (staff: `all=true` includes what is off sale)"""
+    return rewards.list_rewards(current_user(), args["community_id"], args["all"],
+                                args["cursor"], args["limit"])
+
+
+@blp.route("/rewards", methods=["POST"])
+@login_required
+@idempotent
+@blp.arguments(RewardCreateSchema)
+@blp.response(201, RewardSchema)
+def create(payload):
+    """Staff: put a reward in the community's shop"""
+    return rewards.create_reward(current_user(), payload)
+
+
+@blp.route("/rewards/<int:reward_id>", methods=["PUT"])
+@login_required
+@blp.arguments(RewardUpdateSchema)
+@blp.response(200, RewardSchema)
+def update(payload, reward_id):
+    """Staff: change a reward (stock, cost, window, taking it off sale ...)"""
+    return rewards.update_reward(current_user(), reward_id, payload)
+
+
+@blp.route("/rewards/<int:reward_id>/redeem", methods=["POST"])
+@login_required
+@idempotent
+@blp.arguments(RedeemSchema)
+@blp.response(201, RedemptionSchema)
+def redeem(payload, reward_id):
+    """Spend points on a reward: returns a 6-digit pickup code and its QR payload"""
+    return rewards.redeem(current_user(), reward_id, payload["quantity"])
+
+
+@blp.route("/redemptions", methods=["GET"])
+@login_required
+@blp.arguments(RedemptionArgs, location="query")
+@blp.response(200, page_of(RedemptionSchema))
+def my_redemptions(args):
+    """My redemptions, newest first"""
+    return rewards.my_redemptions(current_user(), args["status"], args["cursor"],
+                                  args["limit"])
+
+
+@blp.route("/redemptions/<int:redemption_id>/cancel", methods=["POST"])
+@login_required
+@blp.response(200, RedemptionSchema)
+def cancel(redemption_id):
+    """Give a redemption back before pickup: points and stock return"""
+    return rewards.cancel(current_user(), redemption_id)
+
+
+@blp.route("/redemptions/<code>/fulfil", methods=["POST"])
+@login_required
+@blp.response(200, RedemptionSchema)
+def fulfil(code):
+    """Staff: hand the reward over against its pickup code (once)"""
+    return rewards.fulfil(current_user(), code)

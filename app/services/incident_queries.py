@@ -1,0 +1,110 @@
+"""Reading incidents: the four list scopes, "nearby" duplicates, one incident's timeline."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
+
+from app.errors import Forbidden, ValidationFailed
+from app.extensions import db
+from app.models import (OPEN_STATUSES, Building, Incident, IncidentCategory, IncidentEvent,
+                        IncidentStatus, Role, ScopeKind, User)
+from app.models.base import utcnow
+from app.services import incident_access as access
+from app.services.incidents import distance_m, get_category
+from app.services.pagination import paginate
+
+NEARBY_METRES = 200
+NEARBY_DAYS = 30
+SCOPE_COLUMNS = {ScopeKind.GRID: Incident.grid_id, ScopeKind.COMPOUND: Incident.compound_id,
+                 ScopeKind.COMMUNITY: Incident.community_id}
+
+
+def _options():
+    return (selectinload(Incident.category),
+            selectinload(Incident.building).selectinload(Building.compound),
+            selectinload(Incident.reporter), selectinload(Incident.assignee))
+
+
+def list_incidents(user: User, scope: str, cursor: str | None, limit: int,
+                   status: str | None = None, category: str | None = None,
+                   overdue: bool = False, compound_id: int | None = None) -> dict:
+    query = sa.select(Incident).options(*_options())
+    if scope == "mine":
+        query = query.where(Incident.reporter_id == user.id)
+    elif scope == "assigned":
+        query = query.where(_assigned_to(user))
+    elif scope == "compound":
+        query = query.where(_managed_by(user))
+    else:  # public
+        if user.household is None:
+            return {"items": [], "next_cursor": None}
+        query = query.join(IncidentCategory).where(
+            Incident.compound_id == user.household.building.compound_id,
+            IncidentCategory.public.is_(True), Incident.status.not_in(access.HIDDEN_FROM_PUBLIC))
+    if compound_id is not None:
+        query = query.where(Incident.compound_id == compound_id)
+    if status:
+        query = query.where(Incident.status == IncidentStatus(status))
+    if category:
+        query = query.where(Incident.category_id == get_category(category).id)
+    if overdue:
+        now = utcnow()
+        query = query.where(Incident.status.in_(OPEN_STATUSES), sa.or_(
+            sa.and_(Incident.responded_at.is_(None), Incident.respond_by < now),
+            Incident.resolve_by < now))
+    return paginate(query, Incident.id, cursor, limit, descending=True)
+
+
+def _assigned_to(user: User):
+    departments = [g.scope_id for g in user.grants if g.role is Role.DEPARTMENT]
+    condition = Incident.assignee_id == user.id
+    if departments:
+        condition = sa.or_(condition, Incident.department_id.in_(departments))
+    return condition
+
+
+def _managed_by(user: User):
+    if has_admin(user):
+        return sa.true()
+    conditions = [SCOPE_COLUMNS[g.scope_kind] == g.scope_id for g in user.grants
+                  if g.role in (Role.GRID_WORKER, Role.SECRETARY, Role.STAFF)
+                  and g.scope_kind in SCOPE_COLUMNS]
+    if not conditions:
+        raise Forbidden("只有网格员、书记和社区工作者可以查看小区的随手拍")
+    return sa.or_(*conditions)
+
+
+def has_admin(user: User) -> bool:
+    return any(g.role is Role.ADMIN for g in user.grants)
+
+
+def nearby(user: User, lat: float, lng: float, category: str | None) -> list[Incident]:
+    """Open incidents within 200 m in the last 30 days: say "me too" instead of a duplicate."""
+    box = NEARBY_METRES / 111_000
+    query = sa.select(Incident).options(*_options()).where(
+        Incident.status.in_(OPEN_STATUSES + (IncidentStatus.RESOLVED,)),
+        Incident.created_at >= utcnow() - timedelta(days=NEARBY_DAYS),
+        Incident.lat.between(lat - box, lat + box), Incident.lng.between(lng - 2 * box, lng + 2 * box))
+    if category:
+        query = query.where(Incident.category_id == get_category(category).id)
+    found = [(distance_m(lat, lng, i.lat, i.lng), i) for i in db.session.scalars(query.limit(200))]
+    visible = [(d, i) for d, i in found if d <= NEARBY_METRES
+               and (access.can_view(user, i) or access.can_view_public(user, i))]
+    return [i for _, i in sorted(visible, key=lambda pair: pair[0])][:20]
+
+
+def detail(user: User, incident_id: int) -> tuple[Incident, list[IncidentEvent], bool]:
+    """The incident, its timeline, and whether the user sees it in full."""
+    incident = access.get_visible(user, incident_id)
+    events = list(db.session.scalars(sa.select(IncidentEvent).options(
+        selectinload(IncidentEvent.actor)).where(IncidentEvent.incident_id == incident.id)
+        .order_by(IncidentEvent.id)))
+    return incident, events, access.can_view(user, incident)
+
+
+def check_scope(scope: str) -> None:
+    if scope not in ("mine", "assigned", "compound", "public"):
+        raise ValidationFailed("scope 应为 mine、assigned、compound 或 public",
+                               code="validation_error")

@@ -1,0 +1,285 @@
+"""爱心积分超市: the reward shop, redemptions with pickup codes, fulfilment, cancel, expiry.
+
+A redemption takes points and stock in one transaction. Points are taken under the
+account's row lock (see app.services.points); stock with a conditional decrement
+(`stock >= quantity`), so two people cannot both get the last item. Closing a redemption
+(cancel, expiry) is a conditional status change from pending, so it refunds at most once,
+and the refund's ledger key (`redemption_refund:<id>`) makes that doubly sure.
+
+Lock order (deadlock-free): account rows, then the redemption, then the reward.
+"""
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
+
+from app.errors import Conflict, Forbidden, NotFound, ServiceUnavailable, ValidationFailed
+from app.extensions import db
+from app.models import (Community, PointsAccount, PointsRule, Redemption, RedemptionStatus,
+                        Reward, Role, Upload, User)
+from app.models.base import utcnow
+from app.services import points
+from app.services.notifications import notify
+from app.services.pagination import paginate
+from app.services.permissions import authorize, has_role
+from app.services.uploads import register_view_checker
+
+PENDING = RedemptionStatus.PENDING
+HELD = (RedemptionStatus.PENDING, RedemptionStatus.FULFILLED)  # count toward per-user limits
+CODE_ATTEMPTS = 20
+EXPIRY_BATCH = 200
+CODE_PATTERN = re.compile(r"^\d{6}$")
+
+# A reward's picture is shop-window material: anyone signed in may see it.
+register_view_checker("reward", lambda user, ref_id: True)
+
+
+# --- the shop ---------------------------------------------------------------------------
+
+def list_rewards(user: User, community_id: int | None, include_all: bool,
+                 cursor: str | None, limit: int) -> dict:
+    """The shop of the user's community; staff of a community may also see what is off sale."""
+    if community_id is None:
+        mine = sorted(points.member_communities(user))
+        if not mine:
+            return {"items": [], "next_cursor": None}
+        community_id = mine[0]
+    community = db.session.get(Community, community_id)
+    if community is None:
+        raise NotFound("社区不存在", code="community_not_found")
+    staff = has_role(user, Role.STAFF, community)
+    if not staff and community_id not in points.member_communities(user):
+        raise Forbidden("只能查看本社区的积分超市", code="not_community_member")
+    query = (sa.select(Reward).options(selectinload(Reward.picture))
+             .where(Reward.community_id == community_id))
+    if not (include_all and staff):
+        now = utcnow()
+        query = query.where(Reward.active.is_(True),
+                            sa.or_(Reward.starts_at.is_(None), Reward.starts_at <= now),
+                            sa.or_(Reward.ends_at.is_(None), Reward.ends_at > now))
+    return paginate(query, Reward.id, cursor, limit)
+
+
+def create_reward(actor: User, data: dict) -> Reward:
+    community = db.session.get(Community, data["community_id"])
+    if community is None:
+        raise NotFound("社区不存在", code="community_not_found")
+    authorize(actor, Role.STAFF, community)
+    reward = Reward(created_by_id=actor.id, **data)
+    _check_window(reward.starts_at, reward.ends_at)
+    db.session.add(reward)
+    db.session.flush()
+    _attach_picture(actor, reward, data.get("picture_id"))
+    db.session.commit()
+    return reward
+
+
+def update_reward(actor: User, reward_id: int, data: dict) -> Reward:
+    # The row lock orders this edit with concurrent redemptions' stock decrements.
+    reward = db.session.scalar(sa.select(Reward).where(Reward.id == reward_id)
+                               .with_for_update().execution_options(populate_existing=True))
+    if reward is None:
+        raise NotFound("奖品不存在", code="reward_not_found")
+    authorize(actor, Role.STAFF, reward)
+    for name, value in data.items():
+        setattr(reward, name, value)
+    _check_window(reward.starts_at, reward.ends_at)
+    if "picture_id" in data:
+        _attach_picture(actor, reward, data["picture_id"])
+    db.session.commit()
+    return reward
+
+
+def _check_window(starts_at: datetime | None, ends_at: datetime | None) -> None:
+    if starts_at and ends_at and ends_at <= starts_at:
+        raise ValidationFailed("结束时间应晚于开始时间", code="invalid_window",
+                               errors={"ends_at": ["应晚于开始时间"]})
+
+
+def _attach_picture(actor: User, reward: Reward, picture_id: int | None) -> None:
+    if picture_id is None:
+        return
+    upload = db.session.get(Upload, picture_id)
+    if upload is None or (upload.owner_id != actor.id and upload.ref_kind != "reward"):
+        raise NotFound("图片不存在", code="upload_not_found")
+    upload.ref_kind, upload.ref_id = "reward", reward.id
+
+
+# --- redeeming --------------------------------------------------------------------------
+
+def redeem(user: User, reward_id: int, quantity: int) -> Redemption:
+    """Take points and stock, hand back a pickup code. One transaction."""
+    now = utcnow()
+    reward = db.session.get(Reward, reward_id)
+    if reward is None:
+        raise NotFound("奖品不存在", code="reward_not_found")
+    if reward.community_id not in points.member_communities(user):
+        raise Forbidden("只能兑换本社区积分超市的奖品", code="not_community_member")
+    _check_available(reward, now)
+    account = points.lock_account(user.id)  # serialises this user's redemptions from here
+    _check_limit(user, reward, quantity)
+    cost = reward.cost * quantity
+    if account.balance < cost:  # before touching stock: the common refusal costs nothing
+        raise points.insufficient(account.balance, cost)
+    taken = db.session.execute(
+        sa.update(Reward).where(Reward.id == reward.id, Reward.stock >= quantity)
+        .values(stock=Reward.stock - quantity, updated_at=now)
+        .execution_options(synchronize_session=False)).rowcount
+    if taken != 1:
+        raise Conflict("库存不足", code="out_of_stock", errors={"stock": reward.stock})
+    db.session.expire(reward, ["stock", "updated_at"])
+    days = current_app.config["REDEMPTION_PICKUP_DAYS"]
+    redemption = _insert_with_code(reward_id=reward.id, user_id=user.id, quantity=quantity,
+                                   points=cost, status=PENDING, created_at=now,
+                                   expires_at=now + timedelta(days=days))
+    points.spend(user.id, PointsRule.REDEMPTION, redemption.id, cost,
+                 note=f"{reward.name} ×{quantity}")
+    notify(user, "redemption_ready", {
+        "reward": reward.name, "quantity": quantity, "code": redemption.pickup_code,
+        "deadline": redemption.expires_at.isoformat(), "place": reward.pickup_place,
+        "redemption_id": redemption.id}, dedupe_key=f"redemption:{redemption.id}:ready")
+    db.session.commit()
+    return redemption
+
+
+def _check_available(reward: Reward, now: datetime) -> None:
+    if not reward.active:
+        raise Conflict("该奖品已下架", code="reward_inactive")
+    if reward.starts_at is not None and now < reward.starts_at:
+        raise Conflict("该奖品尚未开始兑换", code="reward_not_started")
+    if reward.ends_at is not None and now >= reward.ends_at:
+        raise Conflict("该奖品兑换已结束", code="reward_ended")
+
+
+def _check_limit(user: User, reward: Reward, quantity: int) -> None:
+    if reward.per_user_limit is None:
+        return
+    # Safe without a lock of its own: this user's account row is locked.
+    held = db.session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(Redemption.quantity), 0)).where(
+            Redemption.reward_id == reward.id, Redemption.user_id == user.id,
+            Redemption.status.in_(HELD)))
+    if held + quantity > reward.per_user_limit:
+        raise Conflict(f"每人限兑 {reward.per_user_limit} 件，您已兑换 {held} 件",
+                       code="redemption_limit_reached",
+                       errors={"limit": reward.per_user_limit, "redeemed": held})
+
+
+def _insert_with_code(**values) -> Redemption:
+    """Insert with a random 6-digit code not held by another open redemption (retry on
+    collision: the partial unique index decides)."""
+    for _ in range(CODE_ATTEMPTS):
+        row = Redemption(pickup_code=f"{secrets.randbelow(10 ** 6):06d}", **values)
+        try:
+            with db.session.begin_nested():
+                db.session.add(row)
+            return row
+        except IntegrityError:
+            continue
+    raise ServiceUnavailable("取货码生成失败，请稍后再试", code="pickup_code_exhausted")
+
+
+def my_redemptions(user: User, status: str | None, cursor: str | None, limit: int) -> dict:
+    query = (sa.select(Redemption).options(selectinload(Redemption.reward))
+             .where(Redemption.user_id == user.id))
+    if status is not None:
+        query = query.where(Redemption.status == RedemptionStatus(status))
+    return paginate(query, Redemption.id, cursor, limit, descending=True)
+
+
+# --- after redeeming --------------------------------------------------------------------
+
+def fulfil(actor: User, code: str) -> Redemption:
+    """Staff hand the reward over against its pickup code, once."""
+    if not has_role(actor, Role.STAFF):
+        raise Forbidden()
+    if not CODE_PATTERN.match(code):
+        raise ValidationFailed("取货码应为 6 位数字", code="invalid_pickup_code",
+                               errors={"code": ["应为 6 位数字"]})
+    redemption = db.session.scalar(
+        sa.select(Redemption).where(Redemption.pickup_code == code, Redemption.status == PENDING)
+        .with_for_update().execution_options(populate_existing=True))
+    if redemption is None:  # a code is reused once closed: show the latest use of it
+        redemption = db.session.scalar(sa.select(Redemption).where(
+            Redemption.pickup_code == code).order_by(Redemption.id.desc()).limit(1))
+    if redemption is None:
+        raise NotFound("取货码不存在", code="redemption_not_found")
+    authorize(actor, Role.STAFF, redemption.reward)
+    if redemption.status is RedemptionStatus.FULFILLED:
+        raise Conflict("该兑换已领取", code="redemption_already_fulfilled")
+    if redemption.status is not PENDING:
+        raise Conflict(f"该兑换{redemption.status.label}", code="redemption_closed")
+    now = utcnow()
+    if redemption.expires_at <= now:  # the expiry job refunds it
+        raise Conflict("该兑换已过领取期限", code="redemption_expired")
+    redemption.status, redemption.fulfilled_at = RedemptionStatus.FULFILLED, now
+    redemption.fulfilled_by_id = actor.id
+    db.session.commit()
+    return redemption
+
+
+def cancel(user: User, redemption_id: int) -> Redemption:
+    """The owner gives a redemption back before pickup: points and stock return."""
+    redemption = db.session.get(Redemption, redemption_id)
+    if redemption is None or redemption.user_id != user.id:
+        raise NotFound("兑换记录不存在", code="redemption_not_found")
+    points.lock_account(user.id)
+    if not _close(redemption, RedemptionStatus.CANCELLED, utcnow()):
+        raise Conflict(f"该兑换{redemption.status.label}，不能取消",
+                       code="redemption_not_cancellable")
+    db.session.commit()
+    return redemption
+
+
+def _close(redemption: Redemption, status: RedemptionStatus, now: datetime) -> bool:
+    """Pending -> cancelled/expired, refunding points and stock; False if no longer pending.
+    The caller holds the owner's account lock (lock order: account, redemption, reward)."""
+    closed = db.session.execute(
+        sa.update(Redemption).where(Redemption.id == redemption.id, Redemption.status == PENDING)
+        .values(status=status, closed_at=now)
+        .execution_options(synchronize_session=False)).rowcount
+    db.session.refresh(redemption)
+    if closed != 1:
+        return False
+    reward = redemption.reward
+    points.refund(redemption.user_id, PointsRule.REDEMPTION_REFUND, redemption.id,
+                  redemption.points, note=f"{reward.name} ×{redemption.quantity}"
+                  f"（{status.label}）")
+    db.session.execute(sa.update(Reward).where(Reward.id == reward.id)
+                       .values(stock=Reward.stock + redemption.quantity, updated_at=now)
+                       .execution_options(synchronize_session=False))
+    db.session.expire(reward, ["stock", "updated_at"])
+    return True
+
+
+def expire_due(now: datetime | None = None, batch: int = EXPIRY_BATCH) -> dict:
+    """Close redemptions not collected in time, refunding points and stock (flushes only).
+
+    The owners' accounts are locked first, all of them, in id order, so this batch keeps the
+    lock order against redemptions running at the same time.
+    """
+    now = now or utcnow()
+    due = list(db.session.scalars(
+        sa.select(Redemption).options(selectinload(Redemption.reward))
+        .where(Redemption.status == PENDING, Redemption.expires_at <= now)
+        .order_by(Redemption.id).limit(batch)))
+    owners = sorted({r.user_id for r in due})
+    if owners:
+        db.session.execute(sa.select(PointsAccount.user_id)
+                           .where(PointsAccount.user_id.in_(owners))
+                           .order_by(PointsAccount.user_id).with_for_update())
+    expired = refunded = 0
+    for redemption in due:
+        if not _close(redemption, RedemptionStatus.EXPIRED, now):
+            continue  # cancelled or fulfilled meanwhile
+        expired, refunded = expired + 1, refunded + redemption.points
+        notify(redemption.user_id, "redemption_expired", {
+            "reward": redemption.reward.name, "points": redemption.points,
+            "at": now.isoformat()}, dedupe_key=f"redemption:{redemption.id}:expired")
+    return {"expired": expired, "points_refunded": refunded, "more": len(due) == batch}

@@ -1,0 +1,120 @@
+"""Incident lists by scope, nearby duplicates, statistics."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from app.extensions import db
+
+
+def ids(response) -> list[int]:
+    assert response.status_code == 200, response.get_json()
+    return [i["id"] for i in response.get_json()["items"]]
+
+
+def test_scopes_show_each_role_its_own(client, demo, people, report):
+    mine = report()["id"]
+    other_compound = report(openid="demo-resident-3",
+                            building_id=demo["buildings"][("盛世华城", "1号楼")])["id"]
+    get = lambda who, q: ids(client.get(f"/api/v1/incidents?{q}&limit=100",  # noqa: E731
+                                        headers=people[who]))
+    assert mine in get("demo-resident", "scope=mine")
+    assert other_compound not in get("demo-resident", "scope=mine")
+    assert mine in get("demo-grid-worker", "scope=assigned")
+    assert other_compound not in get("demo-grid-worker", "scope=assigned")
+    assert other_compound in get("demo-grid-worker-2", "scope=assigned")
+    assert mine in get("demo-secretary", "scope=compound")
+    assert other_compound not in get("demo-secretary", "scope=compound")
+    staff = get("demo-staff", "scope=compound")
+    assert mine in staff and other_compound in staff
+    assert mine in get("demo-resident-2", "scope=public")  # dispatched: visible, masked
+    assert other_compound not in get("demo-resident-2", "scope=public")
+    forbidden = client.get("/api/v1/incidents?scope=compound", headers=people["demo-resident"])
+    assert forbidden.status_code == 403
+
+
+def test_filters_and_pagination(client, people, report):
+    for _ in range(3):
+        report()
+    headers = people["demo-resident"]
+    first = client.get("/api/v1/incidents?scope=mine&limit=2", headers=headers).get_json()
+    second = client.get(f"/api/v1/incidents?scope=mine&limit=2&cursor={first['next_cursor']}",
+                        headers=headers).get_json()
+    page_ids = [i["id"] for i in first["items"] + second["items"]]
+    assert page_ids == sorted(page_ids, reverse=True) and len(set(page_ids)) == len(page_ids)
+    dispatched = client.get("/api/v1/incidents?scope=mine&status=dispatched&category=environment"
+                            "&limit=100", headers=headers).get_json()["items"]
+    assert dispatched and all(i["status"]["code"] == "dispatched" and
+                              i["category"]["code"] == "environment" for i in dispatched)
+    overdue = client.get("/api/v1/incidents?scope=compound&overdue=true&limit=100",
+                         headers=people["demo-staff"]).get_json()["items"]
+    assert overdue  # the demo data has incidents past their deadlines
+    bad = client.get("/api/v1/incidents?scope=everything", headers=headers)
+    assert bad.status_code == 422
+
+
+def test_list_costs_a_fixed_number_of_queries(app, client, people, report):
+    report()
+    headers = people["demo-staff"]
+    statements = []
+    listener = lambda *args: statements.append(args[2])  # noqa: E731
+    with app.app_context():
+        engine = db.engine
+    sa.event.listen(engine, "before_cursor_execute", listener)
+    try:
+        items = client.get("/api/v1/incidents?scope=compound&limit=50",
+                           headers=headers).get_json()["items"]
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", listener)
+    queries = [s for s in statements if not s.startswith("BEGIN")]
+    assert len(items) >= 30
+    assert len(queries) <= 9, queries  # token, grants, page, and one per eager-loaded relation
+
+
+def test_nearby_finds_open_incidents_of_the_category_within_200m(client, demo, people, report):
+    near = report(lat=38.70500, lng=111.56250)["id"]
+    report(lat=38.70500, lng=111.56250, category="parking", description="占道停车")
+    headers = people["demo-resident-2"]
+    found = ids(client.get("/api/v1/incidents/nearby?lat=38.70550&lng=111.56250"
+                           "&category=environment", headers=headers))
+    assert near in found  # about 55 m away
+    far = ids(client.get("/api/v1/incidents/nearby?lat=38.71000&lng=111.56250"
+                         "&category=environment", headers=headers))
+    assert near not in far  # about 550 m away
+    outsider = ids(client.get("/api/v1/incidents/nearby?lat=38.70550&lng=111.56250"
+                              "&category=environment", headers=people["demo-resident-3"]))
+    assert near not in outsider  # another compound's residents do not see it
+
+
+def test_stats_for_secretaries_and_staff(client, demo, people, report, act, photo):
+    incident_id = report()["id"]
+    act("demo-grid-worker", incident_id, "accept")
+    act("demo-grid-worker", incident_id, "resolve", note="好了",
+        photo_ids=[photo(people["demo-grid-worker"])])
+    hq = demo["compounds"]["虹桥小区"]
+    response = client.get(f"/api/v1/incidents/stats?compound_id={hq}",
+                          headers=people["demo-secretary"])
+    stats = response.get_json()
+    assert response.status_code == 200
+    assert stats["total"] >= 1 and stats["by_status"]["resolved"] >= 1
+    assert 0 <= stats["on_time_response_rate"] <= 1
+    assert stats["median_response_minutes"] is not None
+    assert stats["top_categories"][0]["count"] >= 1
+    assert {"id", "status", "resolve_by"} <= set(stats["overdue"][0])
+    other = demo["compounds"]["盛世华城"]
+    assert client.get(f"/api/v1/incidents/stats?compound_id={other}",
+                      headers=people["demo-secretary"]).status_code == 403
+    community = client.get(f"/api/v1/incidents/stats?community_id={demo['community']}"
+                           "&from=2026-01-01&to=2026-12-31", headers=people["demo-staff"])
+    assert community.status_code == 200 and community.get_json()["total"] >= stats["total"]
+    assert client.get("/api/v1/incidents/stats", headers=people["demo-staff"]).status_code == 422
+    assert client.get(f"/api/v1/incidents/stats?compound_id={hq}",
+                      headers=people["demo-resident"]).status_code == 403
+
+
+def test_categories_list(client, people):
+    items = client.get("/api/v1/incident-categories",
+                       headers=people["demo-resident"]).get_json()["items"]
+    assert [c["name"] for c in items][:3] == ["环境卫生", "设施损坏", "噪音扰民"]
+    dispute = next(c for c in items if c["code"] == "dispute")
+    assert dispute["public"] is False and dispute["anonymous_allowed"] is False
+    assert {c["respond_hours"] for c in items} == {1}
