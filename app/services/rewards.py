@@ -22,7 +22,7 @@ from sqlalchemy.orm import selectinload
 from app.errors import Conflict, Forbidden, NotFound, ServiceUnavailable, ValidationFailed
 from app.extensions import db
 from app.models import (Community, PointsAccount, PointsRule, Redemption, RedemptionStatus,
-                        Reward, Role, Upload, User)
+                        Reward, Role, ScopeKind, Upload, User)
 from app.models.base import utcnow
 from app.services import points
 from app.services.notifications import notify
@@ -45,8 +45,10 @@ register_view_checker("reward", lambda user, ref_id: True)
 def list_rewards(user: User, community_id: int | None, include_all: bool,
                  cursor: str | None, limit: int) -> dict:
     """The shop of the user's community; staff of a community may also see what is off sale."""
-    if community_id is None:
-        mine = sorted(points.member_communities(user))
+    if community_id is None:  # my home's community, or the one I work for
+        mine = sorted(points.member_communities(user)) or sorted(
+            g.scope_id for g in user.grants
+            if g.role is Role.STAFF and g.scope_kind is ScopeKind.COMMUNITY)
         if not mine:
             return {"items": [], "next_cursor": None}
         community_id = mine[0]
@@ -71,11 +73,13 @@ def create_reward(actor: User, data: dict) -> Reward:
     if community is None:
         raise NotFound("社区不存在", code="community_not_found")
     authorize(actor, Role.STAFF, community)
+    data = dict(data)
+    picture_id = data.pop("picture_id", None)
     reward = Reward(created_by_id=actor.id, **data)
     _check_window(reward.starts_at, reward.ends_at)
     db.session.add(reward)
     db.session.flush()
-    _attach_picture(actor, reward, data.get("picture_id"))
+    _attach_picture(actor, reward, picture_id)
     db.session.commit()
     return reward
 
@@ -87,11 +91,12 @@ def update_reward(actor: User, reward_id: int, data: dict) -> Reward:
     if reward is None:
         raise NotFound("奖品不存在", code="reward_not_found")
     authorize(actor, Role.STAFF, reward)
+    data = dict(data)
+    if "picture_id" in data:
+        _attach_picture(actor, reward, data.pop("picture_id"))
     for name, value in data.items():
         setattr(reward, name, value)
     _check_window(reward.starts_at, reward.ends_at)
-    if "picture_id" in data:
-        _attach_picture(actor, reward, data["picture_id"])
     db.session.commit()
     return reward
 
@@ -103,12 +108,13 @@ def _check_window(starts_at: datetime | None, ends_at: datetime | None) -> None:
 
 
 def _attach_picture(actor: User, reward: Reward, picture_id: int | None) -> None:
-    if picture_id is None:
-        return
-    upload = db.session.get(Upload, picture_id)
-    if upload is None or (upload.owner_id != actor.id and upload.ref_kind != "reward"):
-        raise NotFound("图片不存在", code="upload_not_found")
-    upload.ref_kind, upload.ref_id = "reward", reward.id
+    """Set (or with None, clear) the picture: an image the staff member uploaded."""
+    if picture_id is not None:
+        upload = db.session.get(Upload, picture_id)
+        if upload is None or (upload.owner_id != actor.id and upload.ref_kind != "reward"):
+            raise NotFound("图片不存在", code="upload_not_found")
+        upload.ref_kind, upload.ref_id = "reward", reward.id
+    reward.picture_id = picture_id
 
 
 # --- redeeming --------------------------------------------------------------------------

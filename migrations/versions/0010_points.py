@@ -1,7 +1,7 @@
 """points: accounts, append-only ledger, rewards, redemptions
 
 Revision ID: 0010
-Revises: 0002
+Revises: 0003
 Create Date: 2026-11-22 04:06:10.688769
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0010'
-down_revision = '0003'  # TEMP for local tests; committed as '0002'
+down_revision = '0003'
 branch_labels = None
 depends_on = None
 

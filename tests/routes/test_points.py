@@ -58,7 +58,8 @@ def test_staff_adjusts_a_resident_of_their_community(app, client, auth, demo):
             LedgerEntry.rule == PointsRule.ADJUSTMENT))
         note = db.session.scalar(sa.select(Notification).where(Notification.user_id == uid))
         return entry.actor_id, entry.note, note.template_key
-    assert in_app(app, audit) == (demo["users"]["demo-staff"], "协助组织义诊活动", "points_adjusted")
+    staff_id = demo["users"]["demo-staff"]
+    assert in_app(app, audit) == (staff_id, "协助组织义诊活动", "points_adjusted")
     deduct = client.post("/api/v1/points/adjustments", headers=auth("demo-staff"),
                          json={"user_id": uid, "amount": -35, "reason": "重复登记，扣回"})
     assert deduct.status_code == 201 and deduct.get_json()["balance"] == 0

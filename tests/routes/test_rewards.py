@@ -1,0 +1,293 @@
+"""爱心积分超市: managing rewards, redeeming, my redemptions, hand-over, cancel, expiry."""
+from __future__ import annotations
+
+import io
+import re
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+import time_machine
+from PIL import Image
+
+from app.extensions import db
+from app.jobs import get_job
+from app.jobs.runner import run_job
+from app.models import LedgerEntry, Notification, Redemption, RedemptionStatus
+from app.models.base import utcnow
+from app.services import points
+from tests.points_helpers import (balance, count, give, in_app, make_reward,
+                                  other_community_staff, stock)
+from tests.routes.test_errors import assert_envelope
+
+NEW_REWARD = {"name": "节能台灯", "cost": 120, "stock": 10, "per_user_limit": 1,
+              "pickup_place": "虹桥小区党群服务站", "description": "LED 护眼台灯"}
+
+
+def redeem(client, headers, reward_id, quantity=1, **extra):
+    return client.post(f"/api/v1/rewards/{reward_id}/redeem", headers={**headers, **extra},
+                       json={"quantity": quantity})
+
+
+@pytest.fixture
+def resident(app, auth, demo):
+    """demo-resident (张阿姨) with exactly 100 points."""
+    uid = demo["users"]["demo-resident"]
+    give(app, uid, 100 - balance(app, uid))
+    return uid, auth("demo-resident")
+
+
+# --- managing the shop ------------------------------------------------------------------
+
+def test_staff_manage_rewards_with_a_picture(app, client, auth, demo):
+    staff = auth("demo-staff")
+    image = io.BytesIO()
+    Image.new("RGB", (8, 8), "red").save(image, "PNG")
+    upload = client.post("/api/v1/uploads", headers=staff, content_type="multipart/form-data",
+                         data={"file": (io.BytesIO(image.getvalue()), "lamp.png")}).get_json()
+    created = client.post("/api/v1/rewards", headers=staff, json={
+        **NEW_REWARD, "community_id": demo["community"], "picture_id": upload["id"],
+        "starts_at": "2020-01-01T00:00:00+08:00"})
+    assert created.status_code == 201, created.get_json()
+    reward = created.get_json()
+    assert reward["picture"]["id"] == upload["id"] and reward["active"] is True
+    # Anyone who shops there may see the picture.
+    assert client.get(f"/api/v1/uploads/{upload['id']}",
+                      headers=auth("demo-resident")).status_code == 200
+    updated = client.put(f"/api/v1/rewards/{reward['id']}", headers=staff,
+                         json={"stock": 3, "cost": 100, "active": False})
+    assert updated.status_code == 200
+    assert (updated.get_json()["stock"], updated.get_json()["cost"]) == (3, 100)
+    shop = client.get("/api/v1/rewards?limit=100", headers=auth("demo-resident")).get_json()
+    assert reward["id"] not in [r["id"] for r in shop["items"]]  # off sale
+    assert len(shop["items"]) == 5  # the demo shop
+    everything = client.get("/api/v1/rewards?all=true&limit=100", headers=staff).get_json()
+    assert reward["id"] in [r["id"] for r in everything["items"]]
+    page = client.get("/api/v1/rewards?limit=2", headers=auth("demo-resident")).get_json()
+    assert len(page["items"]) == 2 and page["next_cursor"]
+
+
+def test_reward_management_permissions_and_bad_input(app, client, auth, demo):
+    body = {**NEW_REWARD, "community_id": demo["community"]}
+    assert_envelope(client.post("/api/v1/rewards", headers=auth("demo-resident"), json=body),
+                    403, "forbidden")
+    assert_envelope(client.post("/api/v1/rewards", headers=auth("demo-secretary"), json=body),
+                    403, "forbidden")
+    auth("other-staff")
+    other_community_staff(app)
+    other = auth("other-staff")
+    assert_envelope(client.post("/api/v1/rewards", headers=other, json=body), 403, "forbidden")
+    staff = auth("demo-staff")
+    for bad in [{"cost": 0}, {"cost": -5}, {"stock": -1}, {"per_user_limit": 0},
+                {"name": ""}, {"cost": "10"}, {"starts_at": "2026-01-01T00:00:00"},
+                {"starts_at": "2026-02-01T00:00:00+08:00",
+                 "ends_at": "2026-01-01T00:00:00+08:00"}]:
+        assert_envelope(client.post("/api/v1/rewards", headers=staff, json={**body, **bad}),
+                        422, "validation_error")
+    assert_envelope(client.post("/api/v1/rewards", headers=staff,
+                                json={**body, "community_id": 999999}), 404,
+                    "community_not_found")
+    assert_envelope(client.post("/api/v1/rewards", headers=staff,
+                                json={**body, "picture_id": 999999}), 404, "upload_not_found")
+    reward_id = make_reward(app, demo["community"])
+    assert_envelope(client.put(f"/api/v1/rewards/{reward_id}", headers=other,
+                               json={"stock": 1}), 403, "forbidden")
+    assert_envelope(client.put("/api/v1/rewards/999999", headers=staff, json={"stock": 1}),
+                    404, "reward_not_found")
+    # An end before the start already stored is refused by the service.
+    client.put(f"/api/v1/rewards/{reward_id}", headers=staff,
+               json={"starts_at": "2030-01-01T00:00:00+08:00"})
+    assert_envelope(client.put(f"/api/v1/rewards/{reward_id}", headers=staff,
+                               json={"ends_at": "2029-01-01T00:00:00+08:00"}), 422,
+                    "invalid_window")
+    # Residents see only their community's shop.
+    assert_envelope(client.get(f"/api/v1/rewards?community_id={demo['community']}",
+                               headers=other), 403, "not_community_member")
+    assert client.get("/api/v1/rewards", headers=auth("homeless")).get_json()["items"] == []
+
+
+# --- redeeming --------------------------------------------------------------------------
+
+def test_redeem_takes_points_and_stock_and_gives_a_pickup_code(app, client, demo, resident):
+    uid, headers = resident
+    reward_id = make_reward(app, demo["community"], cost=30, stock=5, name="环保袋")
+    response = redeem(client, headers, reward_id, 2)
+    assert response.status_code == 201, response.get_json()
+    body = response.get_json()
+    assert re.fullmatch(r"\d{6}", body["pickup_code"])
+    assert body["qr_payload"] == f"linli:redemption:{body['pickup_code']}"
+    assert (body["quantity"], body["points"]) == (2, 60)
+    assert body["status"] == {"code": "pending", "name": "待领取"}
+    assert body["reward"]["name"] == "环保袋"
+    assert balance(app, uid) == 40 and stock(app, reward_id) == 3
+    ledger = client.get("/api/v1/points", headers=headers).get_json()
+    assert ledger["items"][0]["description"] == "积分超市兑换：环保袋 ×2"
+    assert ledger["items"][0]["ref"] == f"redemption:{body['id']}"
+
+    def note():
+        row = db.session.scalar(sa.select(Notification).where(
+            Notification.template_key == "redemption_ready"))
+        return row.user_id, row.payload["code"]
+    assert in_app(app, note) == (uid, body["pickup_code"])
+    mine = client.get("/api/v1/redemptions", headers=headers).get_json()
+    assert [r["id"] for r in mine["items"]] == [body["id"]]
+    assert client.get("/api/v1/redemptions?status=fulfilled",
+                      headers=headers).get_json()["items"] == []
+    assert_envelope(client.get("/api/v1/redemptions?status=lost", headers=headers), 422,
+                    "validation_error")
+
+
+def test_repeated_redeem_with_the_same_key_takes_points_once(app, client, demo, resident):
+    uid, headers = resident
+    reward_id = make_reward(app, demo["community"], cost=10)
+    first = redeem(client, headers, reward_id, **{"Idempotency-Key": "r-1"})
+    again = redeem(client, headers, reward_id, **{"Idempotency-Key": "r-1"})
+    assert first.status_code == again.status_code == 201
+    assert again.get_json() == first.get_json()
+    assert balance(app, uid) == 90 and count(app, Redemption) == 1
+
+
+@pytest.mark.parametrize("quantity", [0, -1, 100, "2", None, 1.5])
+def test_bad_quantities_are_refused(app, client, demo, resident, quantity):
+    uid, headers = resident
+    reward_id = make_reward(app, demo["community"])
+    assert_envelope(redeem(client, headers, reward_id, quantity), 422, "validation_error")
+    assert balance(app, uid) == 100 and count(app, Redemption) == 0
+
+
+def test_redeem_refusals_answer_the_envelope_and_change_nothing(app, client, auth, demo,
+                                                               resident):
+    uid, headers = resident
+    now = utcnow()
+    community = demo["community"]
+    cases = [
+        (999999, {}, 404, "reward_not_found"),
+        (make_reward(app, community, active=False), {}, 409, "reward_inactive"),
+        (make_reward(app, community, starts_at=now + timedelta(days=1)), {}, 409,
+         "reward_not_started"),
+        (make_reward(app, community, ends_at=now - timedelta(seconds=1)), {}, 409,
+         "reward_ended"),
+        (make_reward(app, community, stock=1), {"quantity": 2}, 409, "out_of_stock"),
+        (make_reward(app, community, cost=101), {}, 409, "insufficient_points"),
+        (make_reward(app, community, cost=30), {"quantity": 4}, 409, "insufficient_points"),
+        (make_reward(app, community, per_user_limit=2), {"quantity": 3}, 409,
+         "redemption_limit_reached"),
+    ]
+    for reward_id, extra, status, code in cases:
+        assert_envelope(redeem(client, headers, reward_id, extra.get("quantity", 1)),
+                        status, code)
+    assert balance(app, uid) == 100 and count(app, Redemption) == 0
+    assert count(app, LedgerEntry, LedgerEntry.rule == "redemption") == 0
+    # Someone from outside the community may not shop here.
+    auth("other-staff")
+    other_community_staff(app)
+    assert_envelope(redeem(client, auth("other-staff"), cases[1][0]), 403,
+                    "not_community_member")
+    assert_envelope(client.post(f"/api/v1/rewards/{cases[1][0]}/redeem", headers=headers,
+                                data="{", content_type="application/json"), 400,
+                    "malformed_json")
+
+
+def test_per_user_limit_counts_earlier_redemptions_but_not_cancelled_ones(app, client, demo,
+                                                                        resident):
+    uid, headers = resident
+    reward_id = make_reward(app, demo["community"], per_user_limit=2)
+    first = redeem(client, headers, reward_id).get_json()
+    assert redeem(client, headers, reward_id).status_code == 201
+    body = assert_envelope(redeem(client, headers, reward_id), 409, "redemption_limit_reached")
+    assert body["errors"] == {"limit": 2, "redeemed": 2}
+    assert client.post(f"/api/v1/redemptions/{first['id']}/cancel",
+                       headers=headers).status_code == 200
+    assert redeem(client, headers, reward_id).status_code == 201
+    assert balance(app, uid) == 80
+
+
+# --- hand-over, cancel, expiry ----------------------------------------------------------
+
+def test_staff_fulfil_once(app, client, auth, demo, resident):
+    uid, headers = resident
+    reward_id = make_reward(app, demo["community"])
+    code = redeem(client, headers, reward_id).get_json()["pickup_code"]
+    assert_envelope(client.post(f"/api/v1/redemptions/{code}/fulfil", headers=headers), 403,
+                    "forbidden")
+    auth("other-staff")
+    other_community_staff(app)
+    assert_envelope(client.post(f"/api/v1/redemptions/{code}/fulfil",
+                                headers=auth("other-staff")), 403, "forbidden")
+    staff = auth("demo-staff")
+    done = client.post(f"/api/v1/redemptions/{code}/fulfil", headers=staff)
+    assert done.status_code == 200 and done.get_json()["status"]["code"] == "fulfilled"
+    assert done.get_json()["fulfilled_at"]
+    assert_envelope(client.post(f"/api/v1/redemptions/{code}/fulfil", headers=staff), 409,
+                    "redemption_already_fulfilled")
+    unused = "000000" if code != "000000" else "000001"
+    assert_envelope(client.post(f"/api/v1/redemptions/{unused}/fulfil", headers=staff), 404,
+                    "redemption_not_found")
+    assert_envelope(client.post("/api/v1/redemptions/12ab/fulfil", headers=staff), 422,
+                    "invalid_pickup_code")
+    rid = done.get_json()["id"]
+    assert_envelope(client.post(f"/api/v1/redemptions/{rid}/cancel", headers=headers), 409,
+                    "redemption_not_cancellable")
+    assert balance(app, uid) == 90 and stock(app, reward_id) == 99
+
+
+def test_owner_cancels_before_pickup_and_gets_everything_back(app, client, auth, demo,
+                                                             resident):
+    uid, headers = resident
+    reward_id = make_reward(app, demo["community"], cost=25, stock=4)
+    body = redeem(client, headers, reward_id, 2).get_json()
+    assert balance(app, uid) == 50 and stock(app, reward_id) == 2
+    assert_envelope(client.post(f"/api/v1/redemptions/{body['id']}/cancel",
+                                headers=auth("demo-resident-2")), 404, "redemption_not_found")
+    cancelled = client.post(f"/api/v1/redemptions/{body['id']}/cancel", headers=headers)
+    assert cancelled.status_code == 200
+    assert cancelled.get_json()["status"]["code"] == "cancelled"
+    assert balance(app, uid) == 100 and stock(app, reward_id) == 4
+    assert_envelope(client.post(f"/api/v1/redemptions/{body['id']}/cancel", headers=headers),
+                    409, "redemption_not_cancellable")
+    assert balance(app, uid) == 100
+    ledger = client.get("/api/v1/points", headers=headers).get_json()["items"]
+    assert ledger[0]["description"] == "积分超市兑换退回：测试奖品 ×2（已取消）"
+    assert_envelope(client.post(f"/api/v1/redemptions/{body['pickup_code']}/fulfil",
+                                headers=auth("demo-staff")), 409, "redemption_closed")
+    assert in_app(app, points.verify) == []
+
+
+def test_uncollected_redemptions_expire_with_a_refund(app, client, auth, demo, resident):
+    uid, headers = resident
+    reward_id = make_reward(app, demo["community"], cost=10, stock=10)
+    late = redeem(client, headers, reward_id, 3).get_json()
+    collected = redeem(client, headers, reward_id).get_json()
+    client.post(f"/api/v1/redemptions/{collected['pickup_code']}/fulfil",
+                headers=auth("demo-staff"))
+    assert balance(app, uid) == 60 and stock(app, reward_id) == 6
+    days = app.config["REDEMPTION_PICKUP_DAYS"]
+
+    def job(dry_run=False):
+        return in_app(app, lambda: run_job(get_job("redemption-expiry"), "test", dry_run))
+
+    with time_machine.travel(utcnow() + timedelta(days=days) - timedelta(minutes=1)):
+        assert job()["expired"] == 0  # not yet
+    with time_machine.travel(utcnow() + timedelta(days=days, minutes=1)):
+        assert job(dry_run=True)["expired"] == 1
+        assert balance(app, uid) == 60  # a dry run changes nothing
+        staff = auth("demo-staff")
+        assert_envelope(client.post(f"/api/v1/redemptions/{late['pickup_code']}/fulfil",
+                                    headers=staff), 409, "redemption_expired")
+        assert job() == {"expired": 1, "points_refunded": 30, "more": False}
+        assert job()["expired"] == 0  # once
+    assert balance(app, uid) == 90 and stock(app, reward_id) == 9
+    statuses = {r["id"]: r["status"]["code"] for r in
+                client.get("/api/v1/redemptions", headers=headers).get_json()["items"]}
+    assert statuses == {late["id"]: "expired", collected["id"]: "fulfilled"}
+
+    def expired_note():
+        row = db.session.scalar(sa.select(Notification).where(
+            Notification.template_key == "redemption_expired"))
+        return row.user_id, row.payload["points"]
+    assert in_app(app, expired_note) == (uid, 30)
+    assert_envelope(client.post(f"/api/v1/redemptions/{late['id']}/cancel", headers=headers),
+                    409, "redemption_not_cancellable")
+    assert in_app(app, points.verify) == []
+    assert in_app(app, lambda: db.session.get(Redemption, late["id"]).status) \
+        is RedemptionStatus.EXPIRED
