@@ -52,26 +52,32 @@ def next_step_at(incident: Incident, after: datetime | None = None) -> datetime 
     return min(times) if times else None
 
 
-def _recipients(incident: Incident, step: str) -> list[int]:
+def _recipients(incident: Incident, step: str, cache: dict) -> list[int]:
     if step == "remind":
         if incident.status is IncidentStatus.ESCALATED:
-            return _grantees(Role.DEPARTMENT, ScopeKind.DEPARTMENT, incident.department_id)
+            return _grantees(Role.DEPARTMENT, ScopeKind.DEPARTMENT, incident.department_id,
+                             cache)
         return [incident.assignee_id] if incident.assignee_id else []
     if step == "secretary":
-        return _grantees(Role.SECRETARY, ScopeKind.COMPOUND, incident.compound_id)
-    return _grantees(Role.STAFF, ScopeKind.COMMUNITY, incident.community_id)
+        return _grantees(Role.SECRETARY, ScopeKind.COMPOUND, incident.compound_id, cache)
+    return _grantees(Role.STAFF, ScopeKind.COMMUNITY, incident.community_id, cache)
 
 
-def _grantees(role: Role, kind: ScopeKind, scope_id: int | None) -> list[int]:
-    return list(db.session.scalars(sa.select(RoleGrant.user_id).where(
-        RoleGrant.role == role, RoleGrant.scope_kind == kind, RoleGrant.scope_id == scope_id)))
+def _grantees(role: Role, kind: ScopeKind, scope_id: int | None, cache: dict) -> list[int]:
+    # One job run asks for the same secretaries many times: once per scope is enough.
+    key = (role, kind, scope_id)
+    if key not in cache:
+        cache[key] = list(db.session.scalars(sa.select(RoleGrant.user_id).where(
+            RoleGrant.role == role, RoleGrant.scope_kind == kind,
+            RoleGrant.scope_id == scope_id)))
+    return cache[key]
 
 
-def _fire(incident: Incident, step: str, phase: str, deadline: datetime) -> int:
+def _fire(incident: Incident, step: str, phase: str, deadline: datetime, cache: dict) -> int:
     late = step != "remind"
     note = "已超时，请尽快督办" if late else "即将到期，请及时处理"
     sent = 0
-    for user_id in _recipients(incident, step):
+    for user_id in _recipients(incident, step, cache):
         sent += notify(user_id, "task_reminder",
                        {"title": title(incident), "deadline": deadline.isoformat(),
                         "note": note, "ref_id": incident.id},
@@ -86,6 +92,7 @@ def _fire(incident: Incident, step: str, phase: str, deadline: datetime) -> int:
 def run_sla(dry_run: bool = False, now: datetime | None = None) -> dict:
     now = now or utcnow()
     checked = queued = 0
+    cache: dict = {}
     while True:
         batch = list(db.session.scalars(
             sa.select(Incident).options(selectinload(Incident.category),
@@ -98,7 +105,7 @@ def run_sla(dry_run: bool = False, now: datetime | None = None) -> dict:
             if phase is not None:
                 for step, at in _steps(incident):
                     if at <= now:
-                        queued += _fire(incident, step, phase[0], phase[1])
+                        queued += _fire(incident, step, phase[0], phase[1], cache)
             incident.sla_next_at = next_step_at(incident, after=now)
         checked += len(batch)
         db.session.flush()

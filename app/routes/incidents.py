@@ -7,8 +7,8 @@ from marshmallow import Schema, fields
 from app.routes.common import idempotent
 from app.schemas.common import page_of
 from app.schemas.incidents import (CategorySchema, IncidentCreateSchema, IncidentDetailSchema,
-                                   IncidentListArgs, IncidentSchema, IncidentView, NearbyArgs,
-                                   StatsArgs, TransitionSchema)
+                                   IncidentListArgs, IncidentListItemSchema, IncidentView,
+                                   NearbyArgs, StatsArgs, TransitionSchema, list_item)
 from app.security import current_user, login_required
 from app.services import incident_access as access
 from app.services import incident_flow, incident_queries, incident_stats, incidents
@@ -21,16 +21,17 @@ class CategoryList(Schema):
 
 
 class IncidentList(Schema):
-    items = fields.List(fields.Nested(IncidentSchema))
+    items = fields.List(fields.Nested(IncidentListItemSchema))
 
 
 def _view(incident, events=None, full=False):
     return IncidentView(incident, current_user().id, full, events)
 
 
-def _listed(incidents_):
+def _listed(rows):
     # In lists a follower sees the public view; the detail shows them the rest.
-    return [_view(i, full=access.is_party(current_user(), i)) for i in incidents_]
+    user = current_user()
+    return [list_item(r, user.id, access.is_party_row(user, r)) for r in rows]
 
 
 def _detail(incident_id):
@@ -59,7 +60,7 @@ def create(payload):
 @blp.route("/incidents", methods=["GET"])
 @login_required
 @blp.arguments(IncidentListArgs, location="query")
-@blp.response(200, page_of(IncidentSchema))
+@blp.response(200, page_of(IncidentListItemSchema))
 def list_incidents(args):
     """mine | assigned | compound | public, filtered by status, category, overdue"""
     page = incident_queries.list_incidents(current_user(), **args)

@@ -34,6 +34,33 @@ def _reporter(view: IncidentView) -> dict:
             "building": incident.building.name}
 
 
+def list_item(row, viewer_id: int, full: bool) -> dict:
+    """A list row (incident_queries.LIST_COLUMNS) as the list item; same keys as the detail."""
+    if not full:
+        reporter = {"name": f"{row.building_name}住户"}
+    elif row.anonymous and row.reporter_id != viewer_id:
+        reporter = {"name": "匿名居民"}
+    else:
+        reporter = {"id": row.reporter_id, "name": row.reporter_name,
+                    "building": row.building_name}
+    iso = lambda value: value.isoformat() if value else None  # noqa: E731
+    return {
+        "id": row.id, "category": {"code": row.category_code, "name": row.category_name},
+        "description": row.description, "status": labelled(row.status),
+        "compound": {"id": row.compound_id, "name": row.compound_name},
+        "building": {"id": row.building_id, "name": row.building_name},
+        "reporter": reporter, "public_view": not full,
+        "assignee": {"id": row.assignee_id, "name": row.assignee_name}
+        if full and row.assignee_id else None,
+        "department_id": row.department_id if full else None,
+        "follower_count": row.follower_count, "respond_by": iso(row.respond_by),
+        "resolve_by": iso(row.resolve_by), "responded_at": iso(row.responded_at),
+        "resolved_at": iso(row.resolved_at),
+        "closed": labelled(row.close_reason or row.reject_reason),
+        "duplicate_of": row.duplicate_of_id, "rating": row.rating if full else None,
+        "created_at": iso(row.created_at)}
+
+
 def _photo(upload_id: int) -> dict:
     from app.extensions import db
     from app.models import Upload
@@ -59,6 +86,30 @@ class CategorySchema(Schema):
     resolve_hours = fields.Float()
     anonymous_allowed = fields.Boolean()
     public = fields.Boolean()
+
+
+class IncidentListItemSchema(Schema):
+    """A list item, dumped from `list_item()`'s dict (plain fields: lists are hot)."""
+
+    id = fields.Integer()
+    category = fields.Dict()
+    description = fields.String()
+    status = fields.Dict()
+    compound = fields.Dict()
+    building = fields.Dict()
+    reporter = fields.Dict()
+    public_view = fields.Boolean()
+    assignee = fields.Dict(allow_none=True)
+    department_id = fields.Integer(allow_none=True)
+    follower_count = fields.Integer()
+    respond_by = fields.String()
+    resolve_by = fields.String()
+    responded_at = fields.String(allow_none=True)
+    resolved_at = fields.String(allow_none=True)
+    closed = fields.Dict(allow_none=True)
+    duplicate_of = fields.Integer(allow_none=True)
+    rating = fields.Integer(allow_none=True)
+    created_at = fields.String()
 
 
 class IncidentSchema(Schema):

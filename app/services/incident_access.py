@@ -12,8 +12,8 @@ import sqlalchemy as sa
 
 from app.errors import NotFound
 from app.extensions import db
-from app.models import Incident, IncidentFollower, IncidentStatus, Role, User
-from app.services.permissions import has_role
+from app.models import Incident, IncidentFollower, IncidentStatus, Role, ScopeKind, User
+from app.services.permissions import has_role, has_role_in
 from app.services.uploads import register_view_checker
 
 HIDDEN_FROM_PUBLIC = (IncidentStatus.SUBMITTED, IncidentStatus.PENDING_REVIEW,
@@ -33,6 +33,20 @@ def is_party(user: User, incident: Incident) -> bool:
             or has_role(user, MANAGERS, incident))
 
 
+def row_keys(row) -> set:
+    """The scope keys of an incident read as a row (see incident_queries.list_incidents)."""
+    keys = {(ScopeKind.GRID, row.grid_id), (ScopeKind.COMPOUND, row.compound_id),
+            (ScopeKind.COMMUNITY, row.community_id)}
+    if row.department_id is not None:
+        keys.add((ScopeKind.DEPARTMENT, row.department_id))
+    return keys
+
+
+def is_party_row(user: User, row) -> bool:
+    return (row.reporter_id == user.id or row.assignee_id == user.id
+            or has_role_in(user, MANAGERS, row_keys(row)))
+
+
 def can_view(user: User, incident: Incident) -> bool:
     return is_party(user, incident) or is_follower(user, incident)
 
@@ -42,8 +56,10 @@ def can_view_public(user: User, incident: Incident) -> bool:
             and has_role(user, Role.RESIDENT, incident))
 
 
-def get_visible(user: User, incident_id: int) -> Incident:
-    incident = db.session.get(Incident, incident_id)
+def get_visible(user: User, incident_id: int, for_update: bool = False) -> Incident:
+    """The incident if the user may see it (404 otherwise); `for_update` locks its row, so
+    simultaneous actions on one incident take turns."""
+    incident = db.session.get(Incident, incident_id, with_for_update=for_update or None)
     if incident is None or not (can_view(user, incident) or can_view_public(user, incident)):
         raise NotFound("随手拍不存在", code="incident_not_found")
     return incident

@@ -84,7 +84,7 @@ def transition(user: User, incident_id: int, action: str, note: str | None = Non
                photo_ids: list[int] | None = None, department_id: int | None = None,
                assignee_id: int | None = None, rating: int | None = None,
                reason: str | None = None, duplicate_of: int | None = None) -> Incident:
-    incident = access.get_visible(user, incident_id)
+    incident = access.get_visible(user, incident_id, for_update=True)
     rule = TRANSITIONS[action]
     if not rule.who(user, incident):
         raise Forbidden("你不能对这条随手拍执行此操作")
@@ -94,7 +94,7 @@ def transition(user: User, incident_id: int, action: str, note: str | None = Non
     if action == "comment" and not has_role(user, (Role.GRID_WORKER, Role.SECRETARY, Role.STAFF,
                                                    Role.DEPARTMENT)):
         _check_resident_text(user, note)
-        incident = access.get_visible(user, incident_id)
+        incident = access.get_visible(user, incident_id, for_update=True)
     photos = own_photos(user, photo_ids or [])
     before = incident.status
     handler = APPLY[action]

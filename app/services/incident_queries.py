@@ -4,11 +4,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import aliased, selectinload
 
 from app.errors import Forbidden, ValidationFailed
 from app.extensions import db
-from app.models import (OPEN_STATUSES, Building, Incident, IncidentCategory, IncidentEvent,
+from app.models import (OPEN_STATUSES, Building, Compound, Incident, IncidentCategory,
+                        IncidentEvent,
                         IncidentStatus, Role, ScopeKind, User)
 from app.models.base import utcnow
 from app.services import incident_access as access
@@ -21,16 +22,36 @@ SCOPE_COLUMNS = {ScopeKind.GRID: Incident.grid_id, ScopeKind.COMPOUND: Incident.
                  ScopeKind.COMMUNITY: Incident.community_id}
 
 
-def _options():
-    return (selectinload(Incident.category),
-            selectinload(Incident.building).selectinload(Building.compound),
-            selectinload(Incident.reporter), selectinload(Incident.assignee))
+Reporter = aliased(User)
+Assignee = aliased(User)
+# Lists read plain columns (no ORM objects): the hottest read of the product.
+LIST_COLUMNS = (
+    Incident.id, Incident.description, Incident.status, Incident.anonymous,
+    Incident.reporter_id, Incident.assignee_id, Incident.building_id, Incident.grid_id,
+    Incident.compound_id, Incident.community_id, Incident.department_id,
+    Incident.follower_count, Incident.respond_by, Incident.resolve_by, Incident.responded_at,
+    Incident.resolved_at, Incident.close_reason, Incident.reject_reason, Incident.rating,
+    Incident.duplicate_of_id, Incident.created_at, Incident.lat, Incident.lng,
+    IncidentCategory.code.label("category_code"), IncidentCategory.name.label("category_name"),
+    IncidentCategory.public.label("category_public"),
+    Building.name.label("building_name"), Compound.name.label("compound_name"),
+    Reporter.nickname.label("reporter_name"), Assignee.nickname.label("assignee_name"))
+
+
+def _rows() -> sa.Select:
+    return (sa.select(*LIST_COLUMNS)
+            .join(IncidentCategory, IncidentCategory.id == Incident.category_id)
+            .join(Building, Building.id == Incident.building_id)
+            .join(Compound, Compound.id == Building.compound_id)
+            .join(Reporter, Reporter.id == Incident.reporter_id)
+            .outerjoin(Assignee, Assignee.id == Incident.assignee_id))
 
 
 def list_incidents(user: User, scope: str, cursor: str | None, limit: int,
                    status: str | None = None, category: str | None = None,
                    overdue: bool = False, compound_id: int | None = None) -> dict:
-    query = sa.select(Incident).options(*_options())
+    """One page of incident rows (see LIST_COLUMNS) for a scope."""
+    query = _rows()
     if scope == "mine":
         query = query.where(Incident.reporter_id == user.id)
     elif scope == "assigned":
@@ -40,7 +61,7 @@ def list_incidents(user: User, scope: str, cursor: str | None, limit: int,
     else:  # public
         if user.household is None:
             return {"items": [], "next_cursor": None}
-        query = query.join(IncidentCategory).where(
+        query = query.where(
             Incident.compound_id == user.household.building.compound_id,
             IncidentCategory.public.is_(True), Incident.status.not_in(access.HIDDEN_FROM_PUBLIC))
     if compound_id is not None:
@@ -80,19 +101,21 @@ def has_admin(user: User) -> bool:
     return any(g.role is Role.ADMIN for g in user.grants)
 
 
-def nearby(user: User, lat: float, lng: float, category: str | None) -> list[Incident]:
+def nearby(user: User, lat: float, lng: float, category: str | None) -> list:
     """Open incidents within 200 m in the last 30 days: say "me too" instead of a duplicate."""
     box = NEARBY_METRES / 111_000
-    query = sa.select(Incident).options(*_options()).where(
+    query = _rows().where(
         Incident.status.in_(OPEN_STATUSES + (IncidentStatus.RESOLVED,)),
         Incident.created_at >= utcnow() - timedelta(days=NEARBY_DAYS),
         Incident.lat.between(lat - box, lat + box), Incident.lng.between(lng - 2 * box, lng + 2 * box))
     if category:
         query = query.where(Incident.category_id == get_category(category).id)
-    found = [(distance_m(lat, lng, i.lat, i.lng), i) for i in db.session.scalars(query.limit(200))]
-    visible = [(d, i) for d, i in found if d <= NEARBY_METRES
-               and (access.can_view(user, i) or access.can_view_public(user, i))]
-    return [i for _, i in sorted(visible, key=lambda pair: pair[0])][:20]
+    compound = user.household.building.compound_id if user.household else None
+    found = [(distance_m(lat, lng, r.lat, r.lng), r) for r in db.session.execute(query.limit(200))]
+    visible = [(d, r) for d, r in found if d <= NEARBY_METRES and (
+        access.is_party_row(user, r) or (r.compound_id == compound and r.category_public
+                                         and r.status not in access.HIDDEN_FROM_PUBLIC))]
+    return [r for _, r in sorted(visible, key=lambda pair: pair[0])][:20]
 
 
 def detail(user: User, incident_id: int) -> tuple[Incident, list[IncidentEvent], bool]:

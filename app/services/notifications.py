@@ -6,14 +6,18 @@ commit, so a rolled-back change tells nobody anything.
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from app.errors import NotFound, ValidationFailed
 from app.extensions import db
-from app.models import Notification, SubscriptionCredit, User
+from app.models import DeliveryStatus, Notification, SubscriptionCredit, User
 from app.models.base import utcnow
 from app.services import templates
-from app.services.common import get_or_create, insert_or_get
+from app.services.common import get_or_create
 from app.services.pagination import paginate
+
+
+INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
 def notify(user: User | int, template_key: str, data: dict, dedupe_key: str) -> bool:
@@ -25,14 +29,14 @@ def notify(user: User | int, template_key: str, data: dict, dedupe_key: str) -> 
     template = templates.get(template_key)
     templates.check_payload(template, data)
     user_id = user if isinstance(user, int) else user.id
-    _, created = insert_or_get(Notification, dedupe_key=dedupe_key,
-                               init=lambda n: _fill(n, user_id, template_key, data))
-    return created
-
-
-def _fill(row: Notification, user_id: int, template_key: str, data: dict) -> None:
-    row.user_id, row.template_key, row.payload = user_id, template_key, data
-    row.next_attempt_at = utcnow()
+    now = utcnow()
+    # One statement: insert unless the dedupe key exists (PostgreSQL and SQLite alike).
+    insert = INSERTS[db.session.get_bind().dialect.name](Notification).values(
+        user_id=user_id, template_key=template_key, payload=data, dedupe_key=dedupe_key,
+        status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=now, created_at=now)
+    inserted = db.session.execute(insert.on_conflict_do_nothing(
+        index_elements=[Notification.dedupe_key]).returning(Notification.id)).scalar()
+    return inserted is not None
 
 
 def record_subscriptions(user: User, accepted: list[str], rejected: list[str]) -> list:

@@ -29,7 +29,10 @@ def decode_cursor(cursor: str):
 
 def paginate(query: sa.Select, key: sa.ColumnElement, cursor: str | None, limit: int,
              descending: bool = False) -> dict:
-    """One page of `query` ordered by the unique integer column `key`."""
+    """One page of `query` ordered by the unique integer column `key`.
+
+    A query of one entity gives model instances; a query of columns gives rows (with a
+    column named like `key`)."""
     if cursor:
         last = decode_cursor(cursor)
         if not isinstance(last, int):
@@ -37,7 +40,8 @@ def paginate(query: sa.Select, key: sa.ColumnElement, cursor: str | None, limit:
                                    errors={"cursor": ["无效的游标"]})
         query = query.where(key < last if descending else key > last)
     query = query.order_by(key.desc() if descending else key.asc()).limit(limit + 1)
-    rows = list(db.session.scalars(query))
+    result = db.session.execute(query)
+    rows = list(result.scalars() if len(query.column_descriptions) == 1 else result.all())
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = encode_cursor(getattr(rows[-1], key.key)) if more else None

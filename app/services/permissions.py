@@ -50,8 +50,12 @@ def has_role(user: User, roles: Role | Iterable[Role], target=None) -> bool:
 
     Without a target: holds the role anywhere.
     """
+    return has_role_in(user, roles, None if target is None else scope_keys(target))
+
+
+def has_role_in(user: User, roles: Role | Iterable[Role], keys: set[ScopeKey] | None) -> bool:
+    """`has_role` for a target given by its scope keys (rows read without the ORM)."""
     wanted = {roles} if isinstance(roles, Role) else set(roles)
-    keys = None if target is None else scope_keys(target)
     for grant in user.grants:
         if grant.role is Role.ADMIN:
             return True

@@ -131,15 +131,10 @@ def redeem(user: User, reward_id: int, quantity: int) -> Redemption:
     account = points.lock_account(user.id)  # serialises this user's redemptions from here
     _check_limit(user, reward, quantity)
     cost = reward.cost * quantity
-    if account.balance < cost:  # before touching stock: the common refusal costs nothing
+    if account.balance < cost:  # cheap refusals first, before any write
         raise points.insufficient(account.balance, cost)
-    taken = db.session.execute(
-        sa.update(Reward).where(Reward.id == reward.id, Reward.stock >= quantity)
-        .values(stock=Reward.stock - quantity, updated_at=now)
-        .execution_options(synchronize_session=False)).rowcount
-    if taken != 1:
-        raise Conflict("库存不足", code="out_of_stock", errors={"stock": reward.stock})
-    db.session.expire(reward, ["stock", "updated_at"])
+    if reward.stock < quantity:
+        raise _out_of_stock(reward.stock)
     days = current_app.config["REDEMPTION_PICKUP_DAYS"]
     redemption = _insert_with_code(reward_id=reward.id, user_id=user.id, quantity=quantity,
                                    points=cost, status=PENDING, created_at=now,
@@ -150,8 +145,21 @@ def redeem(user: User, reward_id: int, quantity: int) -> Redemption:
         "reward": reward.name, "quantity": quantity, "code": redemption.pickup_code,
         "deadline": redemption.expires_at.isoformat(), "place": reward.pickup_place,
         "redemption_id": redemption.id}, dedupe_key=f"redemption:{redemption.id}:ready")
+    # Stock last: everyone redeeming this reward queues on its row lock, so it is held for
+    # this one statement and the commit only. The condition is what prevents overselling.
+    taken = db.session.execute(
+        sa.update(Reward).where(Reward.id == reward.id, Reward.stock >= quantity)
+        .values(stock=Reward.stock - quantity, updated_at=now)
+        .execution_options(synchronize_session=False)).rowcount
+    if taken != 1:  # someone took the last items since we read the stock
+        raise _out_of_stock(None)
     db.session.commit()
     return redemption
+
+
+def _out_of_stock(stock: int | None) -> Conflict:
+    return Conflict("库存不足", code="out_of_stock",
+                    errors={} if stock is None else {"stock": stock})
 
 
 def _check_available(reward: Reward, now: datetime) -> None:

@@ -1,0 +1,50 @@
+"""Simultaneous actions on one incident, with real threads (row lock on PostgreSQL, the write
+lock on SQLite): one accept wins, every "me too" counts."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from app.extensions import db
+from app.models import IncidentEvent, IncidentFollower
+from tests.conftest import bearer, login
+from tests.routes.test_concurrency import run_together
+
+
+def test_one_of_many_simultaneous_accepts_wins(app, demo, report, people):
+    incident_id = report()["id"]
+    worker = people["demo-grid-worker"]
+
+    def accept(_):
+        return app.test_client().post(f"/api/v1/incidents/{incident_id}/transitions",
+                                      headers=worker, json={"action": "accept"}).status_code
+
+    assert sorted(run_together(6, accept)) == [200, 409, 409, 409, 409, 409]
+    with app.app_context():
+        accepts = db.session.scalar(sa.select(sa.func.count()).select_from(IncidentEvent).where(
+            IncidentEvent.incident_id == incident_id, IncidentEvent.action == "accept"))
+    assert accepts == 1
+
+
+def test_every_simultaneous_me_too_counts(app, client, demo, report):
+    incident_id = report()["id"]
+    building = demo["buildings"][("虹桥小区", "2号楼")]
+    neighbours = []
+    for i in range(8):
+        headers = bearer(login(client, f"neighbour-{i}"))
+        client.put("/api/v1/me/household", headers=headers,
+                   json={"building_id": building, "unit": "1", "room": f"{i}01"})
+        neighbours.append(headers)
+    with app.app_context():
+        db.session.remove()
+
+    def follow(i):
+        return app.test_client().post(f"/api/v1/incidents/{incident_id}/transitions",
+                                      headers=neighbours[i], json={"action": "follow"})
+
+    responses = run_together(8, follow)
+    assert [r.status_code for r in responses] == [200] * 8
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(IncidentFollower).where(
+            IncidentFollower.incident_id == incident_id)) == 8
+    final = client.get(f"/api/v1/incidents/{incident_id}", headers=neighbours[0]).get_json()
+    assert final["follower_count"] == 8
