@@ -60,7 +60,11 @@ def create(payload):
 @blp.route("/incidents", methods=["GET"])
 @login_required
 @blp.arguments(IncidentListArgs, location="query")
-@blp.response(200, page_of(IncidentListItemSchema))
+# The hottest read: items are built by `list_item()` and not dumped a second time through
+# marshmallow (a third of the request); the schema documents them.
+@blp.response(200)
+@blp.doc(responses={"200": {"description": "OK", "content": {"application/json": {
+    "schema": page_of(IncidentListItemSchema)}}}})
 def list_incidents(args):
     """mine | assigned | compound | public, filtered by status, category, overdue"""
     page = incident_queries.list_incidents(current_user(), **args)

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import current_app
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import contains_eager
 
 from app.errors import Unauthorized
 from app.extensions import db
@@ -53,10 +53,11 @@ def _issue_token(user: User) -> str:
 
 def user_for_token(token: str) -> User:
     """The user a bearer token belongs to, or Unauthorized (unknown, expired or revoked)."""
+    # One round trip: token, user and the user's grants (every route checks roles).
     row = db.session.execute(
         sa.select(AuthToken, User).join(User, AuthToken.user_id == User.id)
-        .options(selectinload(User.grants))
-        .where(AuthToken.token_hash == hash_token(token))).first()
+        .options(contains_eager(User.grants)).outerjoin(User.grants)
+        .where(AuthToken.token_hash == hash_token(token))).unique().first()
     if row is None:
         raise Unauthorized("登录已失效，请重新登录", code="invalid_token")
     auth_token, user = row

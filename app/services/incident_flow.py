@@ -18,7 +18,9 @@ from app.extensions import db
 from app.models import (CloseReason, Department, Grid, Incident, IncidentFollower, IncidentStatus,
                         RejectReason, Role, RoleGrant, ScopeKind, User)
 from app.models.base import utcnow
+from app.models import PointsRule
 from app.services import incident_access as access
+from app.services import points
 from app.services.common import insert_or_get
 from app.services.incidents import (attach, deadlines, dispatch, next_sla_check, own_photos,
                                     record, tell)
@@ -225,6 +227,8 @@ def _confirm(user, incident, rating, **_):
     incident.close_reason = CloseReason.CONFIRMED
     if rating is not None:
         _rate(user, incident, rating=rating)
+    # 群众评单 closes the loop: the reporter earns points, once per incident (idempotent key).
+    points.award(incident.reporter_id, PointsRule.INCIDENT_CONFIRMED, incident.id)
 
 
 def _reopen(user, incident, note, **_):

@@ -1,6 +1,7 @@
 """Reading incidents: the four list scopes, "nearby" duplicates, one incident's timeline."""
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -38,7 +39,10 @@ LIST_COLUMNS = (
     Reporter.nickname.label("reporter_name"), Assignee.nickname.label("assignee_name"))
 
 
+@functools.cache
 def _rows() -> sa.Select:
+    """The list select, built once (statements are immutable; building one costs more than
+    running it)."""
     return (sa.select(*LIST_COLUMNS)
             .join(IncidentCategory, IncidentCategory.id == Incident.category_id)
             .join(Building, Building.id == Incident.building_id)

@@ -47,6 +47,11 @@ def test_report_dispatch_accept_resolve_confirm(client, demo, people, report, ac
     assert closed["closed"] == {"code": "confirmed", "name": "居民确认解决"}
     assert [e["action"] for e in closed["timeline"]] == [
         "report", "dispatch", "accept", "start", "resolve", "confirm"]
+    # 群众评单 earns the reporter points, once.
+    ledger = client.get("/api/v1/points", headers=people["demo-resident"]).get_json()
+    confirmed = [e for e in ledger["items"] if e["rule"]["code"] == "incident_confirmed"
+                 and e.get("ref") == f"incident:{incident_id}"]
+    assert len(confirmed) == 1 and confirmed[0]["amount"] > 0
     # The reporter's inbox tells the story in Chinese.
     dispatch.drain()
     inbox = client.get("/api/v1/inbox", headers=people["demo-resident"]).get_json()["items"]
