@@ -18,7 +18,8 @@ generate_series`, no ORM). One run:
 
 The balance is a cached column read by primary key and the ledger page is an index range
 scan on (account_id, id), so per-request cost should not grow with the ledger: compare
-the two p99s of GET /points.
+the two p99s of GET /points, and the server-side EXPLAIN ANALYZE figures (plan, time,
+buffers) of those two reads for 200 random accounts, printed under each table.
 """
 from __future__ import annotations
 
@@ -153,6 +154,43 @@ def ledger_size(engine: sa.Engine) -> dict:
                     ._mapping)
 
 
+def query_costs(engine: sa.Engine, accounts: int, samples: int = 200) -> dict:
+    """Server-side cost of the two reads behind GET /points for random accounts, from
+    EXPLAIN ANALYZE: plan, median and worst execution time, buffers touched."""
+    import random
+    import statistics
+
+    queries = {
+        "balance": "SELECT balance FROM points_accounts WHERE user_id = :u",
+        "ledger page": "SELECT * FROM ledger_entries WHERE account_id = :u "
+                       "ORDER BY id DESC LIMIT 21",
+    }
+    rng = random.Random(5)
+    out = {}
+    with engine.connect() as conn:
+        ids = [conn.scalar(sa.text("SELECT id FROM users WHERE openid = :o"),
+                           {"o": f"bench-{rng.randint(1, accounts)}"}) for _ in range(samples)]
+        for name, sql in queries.items():
+            times, buffers, plan = [], [], None
+            for uid in ids:
+                doc = conn.scalar(sa.text(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}"),
+                                  {"u": uid})[0]
+                node, steps = doc["Plan"], []
+                while True:  # the first-child chain, e.g. Limit > Index Scan Backward
+                    index = node.get("Index Name")
+                    steps.append(node["Node Type"] + (f" ({index})" if index else ""))
+                    if not node.get("Plans"):
+                        break
+                    node = node["Plans"][0]
+                plan = " > ".join(s for s in steps if s != "Limit")
+                top = doc["Plan"]
+                times.append(doc["Execution Time"])
+                buffers.append(top.get("Shared Hit Blocks", 0) + top.get("Shared Read Blocks", 0))
+            out[name] = {"plan": plan, "median_ms": statistics.median(times),
+                         "max_ms": max(times), "median_buffers": statistics.median(buffers)}
+    return out
+
+
 def scenarios(reward_id: int, accounts: int, with_points: int) -> list[Scenario]:
     return [
         Scenario("GET /api/v1/points", "/api/v1/points", POINTS_LUA,
@@ -193,9 +231,10 @@ def main() -> None:
                   file=sys.stderr, flush=True)
             # Small phase: only the first accounts hold points to redeem with.
             with_points = args.small_entries if label == "small" else args.accounts
+            costs = query_costs(engine, args.accounts)
             results = run_scenarios(stack.url, scenarios(reward_id, args.accounts, with_points),
                                     args.connections, args.duration, args.threads, args.rounds)
-            phases.append({"phase": label, **size, "results": results})
+            phases.append({"phase": label, **size, "results": results, "queries": costs})
         started = time.monotonic()
         verified = stack.flask("points", "verify").strip()
         verify_seconds = time.monotonic() - started
@@ -204,6 +243,9 @@ def main() -> None:
         print(f"\n{phase['entries']:,} ledger entries ({phase['size']}), "
               f"{args.accounts:,} accounts")
         print(format_table(phase["results"]))
+        for name, c in phase["queries"].items():
+            print(f"  {name:<12} {c['plan']:<56} median {c['median_ms']:.3f} ms, "
+                  f"max {c['max_ms']:.3f} ms, {c['median_buffers']:.0f} buffers")
     p99 = [next(r["p99_ms"] for r in p["results"] if r["scenario"] == "GET /api/v1/points")
            for p in phases]
     print(f"\nGET /api/v1/points p99: {p99[0]:.1f} ms at {phases[0]['entries']:,} entries, "
