@@ -192,3 +192,20 @@ def test_monthly_ranking_counts_earnings_masks_opt_outs_and_shares_ties(demo, ct
     assert [i["rank"] for i in whole["items"]] == [1, 1, 1]
     february = points.rankings(viewer, "2025-02", hq, None, 10)
     assert [(i["name"], i["points"]) for i in february["items"]] == [("李**", 20)]
+
+
+def test_demo_seed_stocks_the_shop_and_history_once(demo, ctx):
+    from app.models import Reward
+    from app.services.demo import seed_demo
+
+    entries_before = db.session.scalar(sa.select(sa.func.count()).select_from(LedgerEntry))
+    assert seed_demo()["points_entries_added"] == 0  # second run: nothing new
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(LedgerEntry)) \
+        == entries_before
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Reward)) == 5
+    balances = {openid: balance(uid) for openid, uid in demo["users"].items()
+                if db.session.get(PointsAccount, uid)}
+    assert balances == {"demo-resident": 60, "demo-resident-2": 10, "demo-resident-3": 20,
+                        "demo-party-member": 103}
+    assert db.session.get(PointsAccount, demo["users"]["demo-resident-2"]).ranking_public is False
+    assert points.verify() == []
