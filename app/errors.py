@@ -85,6 +85,11 @@ HTTP_ERRORS = {
 
 
 def envelope(status: int, code: str, message: str, errors: dict | None = None, headers=None):
+    # A failed request changes nothing: undo whatever the service flushed before it failed
+    # (the request's teardown would too, but not when a caller shares the app context).
+    from app.extensions import db
+
+    db.session.rollback()
     response = jsonify({"code": code, "message": message, "errors": errors or {}})
     response.status_code = status
     for key, value in (headers or {}).items():
