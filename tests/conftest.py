@@ -3,6 +3,7 @@ WeChat sandbox served over real HTTP in a thread, and the app configured against
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import threading
@@ -123,6 +124,50 @@ def sandbox(sandbox_url):
             requests.post(sandbox_url + "sandbox/expire-tokens", timeout=5).raise_for_status()
 
     return Sandbox()
+
+
+def run_together(n: int, work) -> list:
+    """Call work(i) in n threads released at the same instant; an exception is a result."""
+    barrier = threading.Barrier(n)
+    results: list = [None] * n
+
+    def target(i):
+        barrier.wait()
+        try:
+            results[i] = work(i)
+        except Exception as exc:  # noqa: BLE001 - the test's assertions report it
+            results[i] = exc
+
+    threads = [threading.Thread(target=target, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    return results
+
+
+@contextlib.contextmanager
+def counting_queries(app):
+    """Collect the SQL statements run inside the block (our SQLite BEGIN is not counted)."""
+    statements: list[str] = []
+    with app.app_context():
+        engine = db_engine()
+
+    def listener(_conn, _cursor, statement, *_):
+        if not statement.startswith("BEGIN"):
+            statements.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", listener)
+    try:
+        yield statements
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", listener)
+
+
+def db_engine():
+    from app.extensions import db
+
+    return db.engine
 
 
 def login(client, openid: str) -> str:

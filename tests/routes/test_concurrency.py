@@ -1,29 +1,11 @@
 """Simultaneous first logins and address bindings create one row, never a 500."""
 from __future__ import annotations
 
-import threading
-
 import sqlalchemy as sa
 
 from app.extensions import db
 from app.models import Household, RoleGrant, User
-from tests.conftest import bearer, login
-
-
-def run_together(n: int, work) -> list:
-    barrier = threading.Barrier(n)
-    results = [None] * n
-
-    def target(i):
-        barrier.wait()
-        results[i] = work(i)
-
-    threads = [threading.Thread(target=target, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
-    return results
+from tests.conftest import bearer, login, run_together
 
 
 def test_simultaneous_first_logins_create_one_user(app, ctx):

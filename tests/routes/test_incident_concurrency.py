@@ -6,8 +6,7 @@ import sqlalchemy as sa
 
 from app.extensions import db
 from app.models import IncidentEvent, IncidentFollower
-from tests.conftest import bearer, login
-from tests.routes.test_concurrency import run_together
+from tests.conftest import bearer, login, run_together
 
 
 def test_one_of_many_simultaneous_accepts_wins(app, demo, report, people):

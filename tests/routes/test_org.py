@@ -5,6 +5,7 @@ import sqlalchemy as sa
 
 from app.extensions import db
 from app.models import Household
+from tests.conftest import counting_queries
 
 
 def test_compounds_page_through_with_buildings(client, demo, auth):
@@ -34,18 +35,9 @@ def test_compounds_need_login_and_a_valid_cursor(client, demo, auth):
 
 def test_compounds_list_costs_a_fixed_number_of_queries(app, client, demo, auth):
     headers = auth("demo-resident")
-    statements = []
-    listener = lambda *args: statements.append(args[2])  # noqa: E731
-    # (SQLite: our own BEGIN statement is not a query)
-    with app.app_context():
-        engine = db.engine
-    sa.event.listen(engine, "before_cursor_execute", listener)
-    try:
+    with counting_queries(app) as queries:
         client.get("/api/v1/compounds", headers=headers)
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", listener)
-    # token+user, grants, compounds, buildings; the household is loaded by nobody here.
-    queries = [s for s in statements if not s.startswith("BEGIN")]
+    # token+user+grants, compounds, buildings; the household is loaded by nobody here.
     assert len(queries) <= 4, queries
 
 

@@ -18,7 +18,7 @@ from app.extensions import db
 from app.models import Household, LedgerEntry, PointsRule, Redemption, User
 from app.services import auth as auth_service
 from app.services import points
-from tests.conftest import bearer, login
+from tests.conftest import bearer, login, run_together
 from tests.points_helpers import balance, count, give, in_app, make_reward, stock
 
 N = 50
@@ -32,26 +32,6 @@ def server(app):
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_port}"
     httpd.shutdown()
-
-
-def run_together(n: int, work) -> list:
-    """Call work(i) in n threads released at the same instant."""
-    barrier = threading.Barrier(n)
-    results: list = [None] * n
-
-    def target(i):
-        barrier.wait()
-        try:
-            results[i] = work(i)
-        except Exception as exc:  # noqa: BLE001 - reported by the assertions
-            results[i] = exc
-
-    threads = [threading.Thread(target=target, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    return results
 
 
 def outcome(response: requests.Response) -> tuple[int, str | None]:
