@@ -22,7 +22,6 @@ from app.services.notifications import notify
 from app.wechat.security import check_text
 
 NEAREST_BUILDING_METRES = 300
-REMIND_BEFORE = timedelta(minutes=15)
 
 
 def distance_m(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
