@@ -6,7 +6,8 @@ from marshmallow import Schema, fields
 
 from app.routes.common import idempotent
 from app.schemas.common import page_of
-from app.schemas.incidents import (CategorySchema, IncidentCreateSchema, IncidentDetailSchema,
+from app.schemas.incidents import (CategoryCreateSchema, CategorySchema, CategoryUpdateSchema,
+                                   IncidentCreateSchema, IncidentDetailSchema,
                                    IncidentListArgs, IncidentListItemSchema, IncidentView,
                                    NearbyArgs, StatsArgs, TransitionSchema, list_item)
 from app.security import current_user, login_required
@@ -45,6 +46,24 @@ def _detail(incident_id):
 def categories():
     """Categories with their SLA hours"""
     return {"items": incidents.list_categories()}
+
+
+@blp.route("/incident-categories", methods=["POST"])
+@login_required
+@blp.arguments(CategoryCreateSchema)
+@blp.response(201, CategorySchema)
+def create_category(payload):
+    """Add a category (staff)"""
+    return incidents.save_category(current_user(), payload.pop("code"), payload, create=True)
+
+
+@blp.route("/incident-categories/<code>", methods=["PUT"])
+@login_required
+@blp.arguments(CategoryUpdateSchema)
+@blp.response(200, CategorySchema)
+def update_category(payload, code):
+    """Change a category's name, SLA hours, department, visibility (staff)"""
+    return incidents.save_category(current_user(), code, payload, create=False)
 
 
 @blp.route("/incidents", methods=["POST"])

@@ -82,10 +82,29 @@ def _event(view: IncidentView, event: IncidentEvent) -> dict:
 class CategorySchema(Schema):
     code = fields.String()
     name = fields.String()
+    default_department_id = fields.Integer(allow_none=True)
+    active = fields.Boolean()
+    sort_order = fields.Integer()
     respond_hours = fields.Float()
     resolve_hours = fields.Float()
     anonymous_allowed = fields.Boolean()
     public = fields.Boolean()
+
+
+class CategoryUpdateSchema(Schema):
+    name = fields.String(validate=validate.Length(min=1, max=32))
+    respond_hours = fields.Float(validate=validate.Range(min=0.25, max=24 * 7))
+    resolve_hours = fields.Float(validate=validate.Range(min=0.25, max=24 * 30))
+    default_department_id = fields.Integer(strict=True, allow_none=True)
+    public = fields.Boolean()
+    anonymous_allowed = fields.Boolean()
+    active = fields.Boolean()
+    sort_order = fields.Integer(strict=True)
+
+
+class CategoryCreateSchema(CategoryUpdateSchema):
+    code = fields.String(required=True, validate=validate.Regexp(r"^[a-z][a-z0-9_]{1,31}$"))
+    name = fields.String(required=True, validate=validate.Length(min=1, max=32))
 
 
 class IncidentListItemSchema(Schema):

@@ -12,13 +12,15 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from app.errors import NotFound, ValidationFailed
+from app.errors import Conflict, NotFound, ValidationFailed
 from app.extensions import db
-from app.models import (OPEN_STATUSES, Building, Incident, IncidentCategory, IncidentEvent,
+from app.models import (OPEN_STATUSES, Building, Department, Incident, IncidentCategory,
+                        IncidentEvent,
                         IncidentStatus, Role, RoleGrant, ScopeKind, Upload, User)
 from app.models.base import utcnow
 from app.services import templates
 from app.services.notifications import notify
+from app.services.permissions import authorize
 from app.wechat.security import check_text
 
 NEAREST_BUILDING_METRES = 300
@@ -39,6 +41,32 @@ def get_category(code: str) -> IncidentCategory:
     if category is None:
         raise ValidationFailed("请选择有效的问题分类", code="unknown_category",
                                errors={"category": ["未知分类"]})
+    return category
+
+
+CATEGORY_FIELDS = ("name", "respond_hours", "resolve_hours", "default_department_id", "public",
+                   "anonymous_allowed", "active", "sort_order")
+
+
+def save_category(actor: User, code: str, values: dict, create: bool) -> IncidentCategory:
+    """Staff keep the category list: names, SLA hours, default department, visibility."""
+    authorize(actor, Role.STAFF)
+    category = db.session.scalar(sa.select(IncidentCategory).where(IncidentCategory.code == code))
+    if create and category is not None:
+        raise Conflict("该分类代码已存在", code="category_exists")
+    if not create and category is None:
+        raise NotFound("分类不存在", code="category_not_found")
+    department = values.get("default_department_id")
+    if department is not None and db.session.get(Department, department) is None:
+        raise NotFound("部门不存在", code="department_not_found")
+    category = category or IncidentCategory(code=code)
+    for field in CATEGORY_FIELDS:
+        if field in values:
+            setattr(category, field, values[field])
+    if category.resolve_hours < category.respond_hours:
+        raise ValidationFailed("办结时限不能短于响应时限", code="invalid_sla")
+    db.session.add(category)
+    db.session.commit()
     return category
 
 

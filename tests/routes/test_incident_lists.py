@@ -108,3 +108,29 @@ def test_categories_list(client, people):
     dispute = next(c for c in items if c["code"] == "dispute")
     assert dispute["public"] is False and dispute["anonymous_allowed"] is False
     assert {c["respond_hours"] for c in items} == {1}
+
+
+def test_staff_manage_categories_and_others_may_not(client, demo, people, report):
+    new = {"code": "elevator", "name": "电梯故障", "respond_hours": 0.5, "resolve_hours": 8,
+           "default_department_id": demo["departments"]["住建"], "anonymous_allowed": False}
+    assert client.post("/api/v1/incident-categories", headers=people["demo-resident"],
+                       json=new).status_code == 403
+    created = client.post("/api/v1/incident-categories", headers=people["demo-staff"], json=new)
+    assert created.status_code == 201 and created.get_json()["respond_hours"] == 0.5
+    again = client.post("/api/v1/incident-categories", headers=people["demo-staff"], json=new)
+    assert again.status_code == 409 and again.get_json()["code"] == "category_exists"
+    bad = client.put("/api/v1/incident-categories/elevator", headers=people["demo-staff"],
+                     json={"respond_hours": 10, "resolve_hours": 2})
+    assert bad.status_code == 422 and bad.get_json()["code"] == "invalid_sla"
+    assert client.put("/api/v1/incident-categories/nope", headers=people["demo-staff"],
+                      json={"name": "x"}).status_code == 404
+    # A report in the new category gets its SLA.
+    filed = report(category="elevator", description="2号电梯停在半层")
+    assert filed["category"]["name"] == "电梯故障"
+    hidden = client.put("/api/v1/incident-categories/elevator", headers=people["demo-staff"],
+                        json={"active": False})
+    assert hidden.status_code == 200 and hidden.get_json()["active"] is False
+    codes = [c["code"] for c in client.get("/api/v1/incident-categories",
+                                           headers=people["demo-resident"]).get_json()["items"]]
+    assert "elevator" not in codes
+    assert report(expect=422, category="elevator")["code"] == "unknown_category"
