@@ -1,10 +1,8 @@
 """Incident jobs: the SLA ladder (every minute), auto-close, and the work-digest source.
 
-SLA ladder for the current deadline D (respond_by until someone accepts, then resolve_by):
-    D - 15 min   remind whoever holds it (grid worker, or the department's members)
-    D            breach: tell the compound's secretaries (督办)
-    D + 60 min   still breached: tell the community's staff
-Each step is sent once (its dedupe key names incident, phase and step), so a reopened
+The SLA ladder (steps in app.services.incident_sla): 15 minutes before the deadline remind
+whoever holds the incident; at the deadline tell the compound's secretaries (督办); an hour
+later the community's staff. Each step is sent once (its dedupe key names incident, phase and step), so a reopened
 incident, whose deadlines stand, is never reminded twice for the same step. The job reads
 only due rows, through the index on `sla_next_at`, in batches.
 """
@@ -17,39 +15,15 @@ from sqlalchemy.orm import selectinload
 
 from app.extensions import db
 from app.jobs.digest import WorkItem, register_source
-from app.models import (OPEN_STATUSES, Building, CloseReason, Incident, IncidentStatus, Role,
-                        RoleGrant, ScopeKind)
+from app.models import OPEN_STATUSES, Building, CloseReason, Incident, IncidentStatus, Role, ScopeKind
 from app.models.base import utcnow
+from app.services.incident_sla import next_step_at, phase_of, steps
 from app.services.incidents import record, title
+from app.services.permissions import holders
 from app.services.notifications import notify
 
-REMIND_BEFORE = timedelta(minutes=15)
-STAFF_AFTER = timedelta(minutes=60)
 AUTO_CLOSE_AFTER = timedelta(hours=72)
 BATCH = 500
-
-
-def _phase(incident: Incident) -> tuple[str, datetime] | None:
-    if incident.status not in OPEN_STATUSES:
-        return None
-    if incident.responded_at is None:
-        return "respond", incident.respond_by
-    return "resolve", incident.resolve_by
-
-
-def _steps(incident: Incident) -> list[tuple[str, datetime]]:
-    phase = _phase(incident)
-    if phase is None:
-        return []
-    _, deadline = phase
-    return [("remind", deadline - REMIND_BEFORE), ("secretary", deadline),
-            ("staff", deadline + STAFF_AFTER)]
-
-
-def next_step_at(incident: Incident, after: datetime | None = None) -> datetime | None:
-    """The first ladder step after `after` (any step, past ones included, when None)."""
-    times = [at for _, at in _steps(incident) if after is None or at > after]
-    return min(times) if times else None
 
 
 def _recipients(incident: Incident, step: str, cache: dict) -> list[int]:
@@ -67,9 +41,7 @@ def _grantees(role: Role, kind: ScopeKind, scope_id: int | None, cache: dict) ->
     # One job run asks for the same secretaries many times: once per scope is enough.
     key = (role, kind, scope_id)
     if key not in cache:
-        cache[key] = list(db.session.scalars(sa.select(RoleGrant.user_id).where(
-            RoleGrant.role == role, RoleGrant.scope_kind == kind,
-            RoleGrant.scope_id == scope_id)))
+        cache[key] = holders(role, kind, scope_id)
     return cache[key]
 
 
@@ -101,9 +73,9 @@ def run_sla(dry_run: bool = False, now: datetime | None = None) -> dict:
             .where(Incident.sla_next_at <= now).order_by(Incident.sla_next_at, Incident.id)
             .limit(BATCH).with_for_update(skip_locked=True)))
         for incident in batch:
-            phase = _phase(incident)
+            phase = phase_of(incident)
             if phase is not None:
-                for step, at in _steps(incident):
+                for step, at in steps(incident):
                     if at <= now:
                         queued += _fire(incident, step, phase[0], phase[1], cache)
             incident.sla_next_at = next_step_at(incident, after=now)

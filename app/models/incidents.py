@@ -118,10 +118,6 @@ class Incident(db.Model):
             keys.add((ScopeKind.DEPARTMENT, self.department_id))
         return keys
 
-    @property
-    def is_open(self) -> bool:
-        return self.status in OPEN_STATUSES
-
 
 class IncidentEvent(db.Model):
     """One line of an incident's timeline: who did what, when, with what note and photos."""

@@ -8,10 +8,9 @@ from app.routes.common import idempotent
 from app.schemas.common import page_of
 from app.schemas.incidents import (CategoryCreateSchema, CategorySchema, CategoryUpdateSchema,
                                    IncidentCreateSchema, IncidentDetailSchema,
-                                   IncidentListArgs, IncidentListItemSchema, IncidentView,
-                                   NearbyArgs, StatsArgs, TransitionSchema, list_item)
+                                   IncidentListArgs, IncidentListItemSchema, NearbyArgs,
+                                   StatsArgs, TransitionSchema, detail_item, list_item)
 from app.security import current_user, login_required
-from app.services import incident_access as access
 from app.services import incident_flow, incident_queries, incident_stats, incidents
 
 blp = Blueprint("incidents", __name__, url_prefix="/api/v1", description="随手拍")
@@ -25,19 +24,12 @@ class IncidentList(Schema):
     items = fields.List(fields.Nested(IncidentListItemSchema))
 
 
-def _view(incident, events=None, full=False):
-    return IncidentView(incident, current_user().id, full, events)
-
-
-def _listed(rows):
-    # In lists a follower sees the public view; the detail shows them the rest.
-    user = current_user()
-    return [list_item(r, user.id, access.is_party_row(user, r)) for r in rows]
+def _items(pairs):
+    return [list_item(row, current_user().id, full) for row, full in pairs]
 
 
 def _detail(incident_id):
-    incident, events, full = incident_queries.detail(current_user(), incident_id)
-    return _view(incident, events, full)
+    return detail_item(incident_queries.detail(current_user(), incident_id), current_user().id)
 
 
 @blp.route("/incident-categories", methods=["GET"])
@@ -87,7 +79,7 @@ def create(payload):
 def list_incidents(args):
     """mine | assigned | compound | public, filtered by status, category, overdue"""
     page = incident_queries.list_incidents(current_user(), **args)
-    return {"items": _listed(page["items"]), "next_cursor": page["next_cursor"]}
+    return {"items": _items(page["items"]), "next_cursor": page["next_cursor"]}
 
 
 @blp.route("/incidents/nearby", methods=["GET"])
@@ -96,7 +88,7 @@ def list_incidents(args):
 @blp.response(200, IncidentList)
 def nearby(args):
     """Open incidents within 200 m in the last 30 days (say "me too" instead)"""
-    return {"items": _listed(incident_queries.nearby(current_user(), **args))}
+    return {"items": _items(incident_queries.nearby(current_user(), **args))}
 
 
 @blp.route("/incidents/stats", methods=["GET"])

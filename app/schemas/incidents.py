@@ -1,37 +1,16 @@
-"""Incident schemas. Output goes through `IncidentView`, which knows how much the viewer may
-see: the public view masks the reporter ("1号楼住户") and shows no names or notes."""
+"""Incident schemas. Output is built from plain rows by `list_item()` / `detail_item()`, told
+how much the viewer may see: the public view masks the reporter ("1号楼住户") and shows no
+names or notes."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from flask import url_for
 from marshmallow import Schema, fields, validate
 
-from app.models import Incident, IncidentEvent
 from app.schemas.common import labelled
+from app.schemas.uploads import signed_url
 
 ACTIONS = ["accept", "start", "resolve", "escalate", "reassign", "reject", "confirm",
            "reopen", "rate", "follow", "comment"]
 SCOPES = ["mine", "assigned", "compound", "public"]
-
-
-@dataclass
-class IncidentView:
-    incident: Incident
-    viewer_id: int
-    full: bool
-    events: list[IncidentEvent] | None = None
-
-
-def _reporter(view: IncidentView) -> dict:
-    incident = view.incident
-    neighbour = f"{incident.building.name}住户"
-    if not view.full:
-        return {"name": neighbour}
-    if incident.anonymous and incident.reporter_id != view.viewer_id:
-        return {"name": "匿名居民"}
-    return {"id": incident.reporter_id, "name": incident.reporter.nickname,
-            "building": incident.building.name}
 
 
 def list_item(row, viewer_id: int, full: bool) -> dict:
@@ -61,22 +40,23 @@ def list_item(row, viewer_id: int, full: bool) -> dict:
         "created_at": iso(row.created_at)}
 
 
-def _photo(upload_id: int) -> dict:
-    from app.extensions import db
-    from app.models import Upload
-    from app.services.uploads import signed_token
+def detail_item(detail, viewer_id: int) -> dict:
+    """One incident (incident_queries.IncidentDetail) as the list item plus its photos and
+    timeline; the public view shows no names, notes or later photos."""
+    def photos(ids):
+        return [{"id": i, "url": signed_url(i)} for i in ids]
 
-    upload = db.session.get(Upload, upload_id)
-    return {"id": upload_id, "url": url_for("uploads.content", upload_id=upload_id,
-                                            t=signed_token(upload))}
-
-
-def _event(view: IncidentView, event: IncidentEvent) -> dict:
-    out = {"action": event.action, "to_status": event.to_status, "created_at": event.created_at}
-    if view.full:
-        out.update(actor=event.actor.nickname if event.actor else "系统", note=event.note,
-                   photos=[_photo(i) for i in event.photo_ids])
-    return out
+    item = list_item(detail.row, viewer_id, detail.full)
+    item["photos"] = photos(detail.events[0].photo_ids) if detail.events else []
+    item["timeline"] = []
+    for event in detail.events:
+        entry = {"action": event.action, "to_status": event.to_status,
+                 "created_at": event.created_at.isoformat()}
+        if detail.full:
+            entry.update(actor=event.actor.nickname if event.actor else "系统", note=event.note,
+                         photos=photos(event.photo_ids))
+        item["timeline"].append(entry)
+    return item
 
 
 class CategorySchema(Schema):
@@ -131,39 +111,11 @@ class IncidentListItemSchema(Schema):
     created_at = fields.String()
 
 
-class IncidentSchema(Schema):
-    id = fields.Function(lambda v: v.incident.id)
-    category = fields.Function(lambda v: {"code": v.incident.category.code,
-                                          "name": v.incident.category.name})
-    description = fields.Function(lambda v: v.incident.description)
-    status = fields.Function(lambda v: labelled(v.incident.status))
-    compound = fields.Function(lambda v: {"id": v.incident.compound_id,
-                                          "name": v.incident.building.compound.name})
-    building = fields.Function(lambda v: {"id": v.incident.building_id,
-                                          "name": v.incident.building.name})
-    reporter = fields.Function(_reporter)
-    public_view = fields.Function(lambda v: not v.full)
-    assignee = fields.Function(lambda v: {"id": v.incident.assignee_id,
-                                          "name": v.incident.assignee.nickname}
-                               if v.full and v.incident.assignee else None)
-    department_id = fields.Function(lambda v: v.incident.department_id if v.full else None)
-    follower_count = fields.Function(lambda v: v.incident.follower_count)
-    respond_by = fields.Function(lambda v: v.incident.respond_by.isoformat())
-    resolve_by = fields.Function(lambda v: v.incident.resolve_by.isoformat())
-    responded_at = fields.Function(lambda v: v.incident.responded_at and
-                                   v.incident.responded_at.isoformat())
-    resolved_at = fields.Function(lambda v: v.incident.resolved_at and
-                                  v.incident.resolved_at.isoformat())
-    closed = fields.Function(lambda v: labelled(v.incident.close_reason or v.incident.reject_reason))
-    duplicate_of = fields.Function(lambda v: v.incident.duplicate_of_id)
-    rating = fields.Function(lambda v: v.incident.rating if v.full else None)
-    created_at = fields.Function(lambda v: v.incident.created_at.isoformat())
+class IncidentDetailSchema(IncidentListItemSchema):
+    """One incident, dumped from `detail_item()`'s dict."""
 
-
-class IncidentDetailSchema(IncidentSchema):
-    timeline = fields.Function(lambda v: [_event(v, e) for e in v.events or []])
-    photos = fields.Function(lambda v: [_photo(i) for e in (v.events or [])[:1]
-                                        for i in e.photo_ids])
+    photos = fields.List(fields.Dict())
+    timeline = fields.List(fields.Dict())
 
 
 class IncidentCreateSchema(Schema):

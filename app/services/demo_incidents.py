@@ -14,8 +14,8 @@ from app.extensions import db
 from app.models import (CloseReason, Department, Incident, IncidentCategory, IncidentEvent,
                         IncidentStatus, RejectReason, User)
 from app.models.base import utcnow
-from app.jobs.incidents import next_step_at
 from app.services.common import get_or_create
+from app.services.incident_sla import next_step_at
 from app.services.incidents import deadlines
 
 # code, name, respond h, resolve h, default department, public, anonymous allowed

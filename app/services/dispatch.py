@@ -64,7 +64,8 @@ class Stats:
 
     def as_dict(self) -> dict:
         return {"sent": self.sent, "inbox_only": self.inbox_only, "retried": self.retried,
-                "failed": self.failed, "batches": self.batches}
+                "failed": self.failed, "batches": self.batches,
+                "errcodes": {str(k): v for k, v in self.errors.items()}}
 
 
 def worker_name() -> str:

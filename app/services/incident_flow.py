@@ -16,15 +16,16 @@ import sqlalchemy as sa
 from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.extensions import db
 from app.models import (CloseReason, Department, Grid, Incident, IncidentFollower, IncidentStatus,
-                        RejectReason, Role, RoleGrant, ScopeKind, User)
+                        RejectReason, Role, ScopeKind, User)
 from app.models.base import utcnow
 from app.models import PointsRule
 from app.services import incident_access as access
 from app.services import points
 from app.services.common import insert_or_get
-from app.services.incidents import (attach, deadlines, dispatch, next_sla_check, own_photos,
+from app.services.incident_sla import next_step_at
+from app.services.incidents import (attach, deadlines, dispatch, own_photos,
                                     record, tell)
-from app.services.permissions import has_role
+from app.services.permissions import has_role, holders
 from app.wechat.security import SCENE_COMMENT, check_text
 
 S = IncidentStatus
@@ -105,7 +106,7 @@ def transition(user: User, incident_id: int, action: str, note: str | None = Non
     if action not in ("follow",):
         record(incident, user, action, before, note=note,
                photo_ids=attach(photos, incident.id))
-    incident.sla_next_at = next_sla_check(incident)
+    incident.sla_next_at = next_step_at(incident)
     db.session.commit()
     return incident
 
@@ -160,14 +161,8 @@ def _escalate(user, incident, note, department_id, **_):
     # 社区吹哨、部门报到: the department answers within its own SLA, counted from now.
     incident.respond_by, incident.resolve_by = deadlines(incident.category, utcnow())
     incident.responded_at = None
-    for member in _department_members(department.id):
+    for member in holders(Role.DEPARTMENT, ScopeKind.DEPARTMENT, department.id):
         tell(member, incident, "incident_task", f"escalate-{department.id}", note=note)
-
-
-def _department_members(department_id: int) -> list[int]:
-    return list(db.session.scalars(sa.select(RoleGrant.user_id).where(
-        RoleGrant.role == Role.DEPARTMENT, RoleGrant.scope_kind == ScopeKind.DEPARTMENT,
-        RoleGrant.scope_id == department_id)))
 
 
 def _reassign(user, incident, assignee_id, **_):

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from datetime import timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased, selectinload
 
-from app.errors import Forbidden, ValidationFailed
+from app.errors import Forbidden
 from app.extensions import db
 from app.models import (OPEN_STATUSES, Building, Compound, Incident, IncidentCategory,
                         IncidentEvent,
@@ -64,7 +65,7 @@ def list_incidents(user: User, scope: str, cursor: str | None, limit: int,
         query = query.where(_managed_by(user))
     else:  # public
         if user.household is None:
-            return {"items": [], "next_cursor": None}
+            return {"items": [], "next_cursor": None}  # no compound: no public view
         query = query.where(
             Incident.compound_id == user.household.building.compound_id,
             IncidentCategory.public.is_(True), Incident.status.not_in(access.HIDDEN_FROM_PUBLIC))
@@ -79,7 +80,8 @@ def list_incidents(user: User, scope: str, cursor: str | None, limit: int,
         query = query.where(Incident.status.in_(OPEN_STATUSES), sa.or_(
             sa.and_(Incident.responded_at.is_(None), Incident.respond_by < now),
             Incident.resolve_by < now))
-    return paginate(query, Incident.id, cursor, limit, descending=True)
+    page = paginate(query, Incident.id, cursor, limit, descending=True)
+    return {**page, "items": with_visibility(user, page["items"])}
 
 
 def _assigned_to(user: User):
@@ -119,19 +121,27 @@ def nearby(user: User, lat: float, lng: float, category: str | None) -> list:
     visible = [(d, r) for d, r in found if d <= NEARBY_METRES and (
         access.is_party_row(user, r) or (r.compound_id == compound and r.category_public
                                          and r.status not in access.HIDDEN_FROM_PUBLIC))]
-    return [r for _, r in sorted(visible, key=lambda pair: pair[0])][:20]
+    return with_visibility(user, [r for _, r in sorted(visible, key=lambda pair: pair[0])][:20])
 
 
-def detail(user: User, incident_id: int) -> tuple[Incident, list[IncidentEvent], bool]:
-    """The incident, its timeline, and whether the user sees it in full."""
+@dataclass
+class IncidentDetail:
+    row: sa.Row  # LIST_COLUMNS
+    full: bool  # whether the user sees it in full (else the public view)
+    events: list[IncidentEvent]
+
+
+def detail(user: User, incident_id: int) -> IncidentDetail:
+    """The incident as a list row, its timeline, and how much of it the user sees."""
     incident = access.get_visible(user, incident_id)
+    row = db.session.execute(_rows().where(Incident.id == incident.id)).one()
     events = list(db.session.scalars(sa.select(IncidentEvent).options(
         selectinload(IncidentEvent.actor)).where(IncidentEvent.incident_id == incident.id)
         .order_by(IncidentEvent.id)))
-    return incident, events, access.can_view(user, incident)
+    return IncidentDetail(row, access.can_view(user, incident), events)
 
 
-def check_scope(scope: str) -> None:
-    if scope not in ("mine", "assigned", "compound", "public"):
-        raise ValidationFailed("scope 应为 mine、assigned、compound 或 public",
-                               code="validation_error")
+def with_visibility(user: User, rows) -> list[tuple[sa.Row, bool]]:
+    """Each row with whether the user sees it in full; in lists a follower sees the public
+    view (the detail shows them the rest), which needs no query per row."""
+    return [(row, access.is_party_row(user, row)) for row in rows]

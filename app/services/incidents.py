@@ -18,7 +18,7 @@ from app.models import (OPEN_STATUSES, Building, Department, Incident, IncidentC
                         IncidentEvent,
                         IncidentStatus, Role, RoleGrant, ScopeKind, Upload, User)
 from app.models.base import utcnow
-from app.services import templates
+from app.services.incident_sla import next_step_at
 from app.services.notifications import notify
 from app.services.permissions import authorize
 from app.wechat.security import check_text
@@ -141,13 +141,6 @@ def deadlines(category: IncidentCategory, start: datetime) -> tuple[datetime, da
             start + timedelta(hours=category.resolve_hours))
 
 
-def next_sla_check(incident: Incident) -> datetime | None:
-    """When the SLA job must next look at this incident (see app.jobs.incidents)."""
-    from app.jobs.incidents import next_step_at
-
-    return next_step_at(incident, utcnow())
-
-
 def record(incident: Incident, actor: User | None, action: str, from_status=None,
            note: str | None = None, photo_ids: list[int] | None = None) -> IncidentEvent:
     event = IncidentEvent(incident_id=incident.id, actor_id=actor.id if actor else None,
@@ -177,7 +170,6 @@ def tell(user_id: int | None, incident: Incident, template_key: str, event: str,
         payload["status"] = incident.status.label
     else:
         payload.update(place=place(incident), deadline=incident.resolve_by.isoformat())
-    templates.check_payload(templates.get(template_key), payload)
     notify(user_id, template_key, payload,
            dedupe_key=f"incident:{incident.id}:{event}:{user_id}")
 
@@ -218,7 +210,7 @@ def create_incident(reporter: User, category: str, description: str, photo_ids: 
                note="内容待人工审核")
     else:
         dispatch(incident, pick_grid_worker(building.grid_id), actor=None)
-    incident.sla_next_at = next_sla_check(incident)
+    incident.sla_next_at = next_step_at(incident)
     db.session.commit()
     return incident
 

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import sqlalchemy as sa
+
 from app.errors import Forbidden
+from app.extensions import db
 from app.models import (Building, Community, Compound, Department, Grid, Household, Role,
-                        ScopeKind, User)
+                        RoleGrant, ScopeKind, User)
 
 ScopeKey = tuple[ScopeKind, int]
 HOUSEHOLD_SCOPED_ROLES = {Role.RESIDENT, Role.PARTY_MEMBER}
@@ -74,3 +77,9 @@ def has_role_in(user: User, roles: Role | Iterable[Role], keys: set[ScopeKey] | 
 def authorize(user: User, roles: Role | Iterable[Role], target=None) -> None:
     if not has_role(user, roles, target):
         raise Forbidden()
+
+
+def holders(role: Role, kind: ScopeKind, scope_id: int | None) -> list[int]:
+    """The ids of the users holding `role` in exactly this scope (e.g. a compound's secretaries)."""
+    return list(db.session.scalars(sa.select(RoleGrant.user_id).where(
+        RoleGrant.role == role, RoleGrant.scope_kind == kind, RoleGrant.scope_id == scope_id)))

@@ -111,9 +111,9 @@ def _signer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="upload-url")
 
 
-def signed_token(upload: Upload) -> str:
+def signed_token(upload_id: int) -> str:
     """A short-lived token for the image URL: `<image src>` cannot send a bearer token."""
-    return _signer().dumps(upload.id)
+    return _signer().dumps(upload_id)
 
 
 def read_signed(upload_id: int, token: str) -> tuple[Upload, bytes]:

@@ -209,12 +209,15 @@ def test_risky_text_is_refused_and_review_text_is_held(client, demo, people, rep
 
 def test_bad_reports_change_nothing(client, demo, people, photo, report, ctx):
     others = photo(people["demo-resident-2"])
+    before = db.session.scalar(sa.select(sa.func.count()).select_from(Incident))
+    db.session.commit()
     assert report(expect=422, photo_ids=[others])["code"] == "invalid_photos"
     assert report(expect=422, category="nonsense")["code"] == "unknown_category"
     assert report(expect=422, description="x" * 501)["code"] == "validation_error"
     assert report(expect=422, photo_ids=list(range(1, 11)))["code"] == "validation_error"
     assert report(expect=404, building_id=99999)["code"] == "building_not_found"
     assert report(expect=422, lat=91)["code"] == "validation_error"
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Incident)) == before
 
 
 def test_idempotent_report(client, demo, people, photo):
