@@ -10,8 +10,9 @@ from pathlib import Path
 
 from flask import Flask, g, request
 
+from app.database import end_read_only, ping_after_idle
 from app.errors import UnsupportedMedia, register_error_handlers
-from app.extensions import api, db, limiter, migrate
+from app.extensions import JSONProvider, api, db, limiter, migrate
 from app.models.base import render_item
 from config import load_config
 
@@ -46,12 +47,14 @@ def create_app(config=None) -> Flask:
     app.config.from_object(config or load_config())
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     configure_logging(app.config["LOG_LEVEL"])
-    app.json.ensure_ascii = False
-    app.json.sort_keys = False
+    app.json = JSONProvider(app)
 
     from app import models  # noqa: F401  (register every table)
 
     db.init_app(app)
+    with app.app_context():
+        for engine in db.engines.values():
+            ping_after_idle(engine, app.config["DATABASE_PING_IDLE_SECONDS"])
     migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent.parent / "migrations"),
                      render_as_batch=True, compare_type=True, render_item=render_item)
     api.init_app(app)
@@ -68,6 +71,7 @@ def create_app(config=None) -> Flask:
     register_error_handlers(app)
     app.before_request(_start_request)
     app.after_request(_finish_request)
+    app.teardown_request(lambda _error: end_read_only(db.session()))
 
     from app.cli import register_cli
 

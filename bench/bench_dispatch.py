@@ -89,9 +89,8 @@ def ceiling(sandbox: str, messages: int) -> float:
 
 def run_dispatchers(stack: Stack, count: int) -> float:
     started = time.perf_counter()
-    env = {**stack.env, "DATABASE_PRE_PING": "false"}  # as dispatchers run (README)
     procs = [subprocess.Popen([str(BIN / "flask"), "notifications", "dispatch", "--until-empty"],
-                              cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                              cwd=ROOT, env=stack.env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True) for _ in range(count)]
     outputs = [p.communicate(timeout=1800)[0] for p in procs]
     elapsed = time.perf_counter() - started

@@ -49,10 +49,9 @@ class BaseConfig:
         self.SECRET_KEY = _env("SECRET_KEY", "dev-insecure-secret-key")
         self.SQLALCHEMY_DATABASE_URI = database_url(
             _env("DATABASE_URL", f"sqlite:///{INSTANCE / 'linli.sqlite3'}"))
-        # Test each pooled connection before use (survives a database restart) unless told
-        # not to: dispatchers use their connection without pause and skip the extra round trip.
-        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": _bool("DATABASE_PRE_PING", True),
-                                          "pool_recycle": 1800}
+        # A pooled connection idle longer than this is tested before use (app.extensions).
+        self.DATABASE_PING_IDLE_SECONDS = float(_env("DATABASE_PING_IDLE_SECONDS", "10"))
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_recycle": 1800}
         self.WECHAT_APPID = _env("WECHAT_APPID", "wx-sandbox-appid")
         self.WECHAT_SECRET = _env("WECHAT_SECRET", "sandbox-secret")
         self.WECHAT_TOKEN = _env("WECHAT_TOKEN", "sandbox-token")

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from app.extensions import config_limit, limiter
+from app.routes.common import Blueprint
 from app.schemas.users import (HouseholdBindSchema, LoginResultSchema, LoginSchema, MeSchema,
                                UserSchema)
 from app.security import bearer_token, current_user, login_required

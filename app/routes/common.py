@@ -4,9 +4,20 @@ from __future__ import annotations
 import hashlib
 from functools import wraps
 
+import flask_smorest
 from flask import Response, current_app, g, request
 
 from app.services import idempotency
+
+
+class Blueprint(flask_smorest.Blueprint):
+    """flask-smorest's Blueprint, with argument schemas instantiated once: given a class,
+    webargs builds a new schema on every request (a quarter of a millisecond)."""
+
+    def arguments(self, schema, *args, **kwargs):
+        return super().arguments(schema() if isinstance(schema, type) else schema,
+                                 *args, **kwargs)
+
 
 def idempotent(view):
     """Honour `Idempotency-Key` on a POST that creates or spends. Goes under `login_required`."""

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.extensions import db
+from app.routes.common import Blueprint
 
 blp = Blueprint("health", __name__, description="健康检查")
 

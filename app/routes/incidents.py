@@ -1,10 +1,9 @@
 """随手拍: categories, report, lists, nearby, detail with timeline, transitions, stats."""
 from __future__ import annotations
 
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
-from app.routes.common import idempotent
+from app.routes.common import Blueprint, idempotent
 from app.schemas.common import page_of
 from app.schemas.incidents import (CategoryCreateSchema, CategorySchema, CategoryUpdateSchema,
                                    IncidentCreateSchema, IncidentDetailSchema,
@@ -25,7 +24,8 @@ class IncidentList(Schema):
 
 
 def _items(pairs):
-    return [list_item(row, current_user().id, full) for row, full in pairs]
+    viewer_id = current_user().id
+    return [list_item(row, viewer_id, full) for row, full in pairs]
 
 
 def _detail(incident_id):

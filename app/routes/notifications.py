@@ -1,9 +1,7 @@
 """Subscribe-message credits and the in-app inbox."""
 from __future__ import annotations
 
-from flask_smorest import Blueprint
-
-from app.routes.common import idempotent
+from app.routes.common import Blueprint, idempotent
 from app.schemas.common import page_of
 from app.schemas.notifications import (CreditListSchema, InboxArgs, InboxItemSchema,
                                        SubscriptionsSchema)

@@ -1,8 +1,7 @@
 """The org tree as the mini-program needs it."""
 from __future__ import annotations
 
-from flask_smorest import Blueprint
-
+from app.routes.common import Blueprint
 from app.schemas.common import PageArgs, page_of
 from app.schemas.org import CompoundSchema
 from app.security import login_required

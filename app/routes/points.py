@@ -1,9 +1,7 @@
 """Points: my balance and ledger, staff adjustments, ranking preference, 每月一星 rankings."""
 from __future__ import annotations
 
-from flask_smorest import Blueprint
-
-from app.routes.common import idempotent
+from app.routes.common import Blueprint, idempotent
 from app.schemas.common import PageArgs
 from app.schemas.points import (AdjustmentResultSchema, AdjustmentSchema, PointsSchema,
                                 PreferencesSchema, RankingArgs, RankingSchema)

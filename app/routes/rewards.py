@@ -1,9 +1,7 @@
 """爱心积分超市: the shop, redeeming for a pickup code, my redemptions, staff hand-over."""
 from __future__ import annotations
 
-from flask_smorest import Blueprint
-
-from app.routes.common import idempotent
+from app.routes.common import Blueprint, idempotent
 from app.schemas.common import page_of
 from app.schemas.points import (RedeemSchema, RedemptionArgs, RedemptionSchema, RewardArgs,
                                 RewardCreateSchema, RewardSchema, RewardUpdateSchema)

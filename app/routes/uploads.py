@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 from flask import Response
-from flask_smorest import Blueprint
 
 from app.extensions import config_limit, limiter
-from app.routes.common import idempotent
+from app.routes.common import Blueprint, idempotent
 from app.schemas.uploads import SignedArgs, UploadFormSchema, UploadSchema
 from app.security import current_user, login_required
 from app.services import uploads

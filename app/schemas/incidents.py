@@ -14,7 +14,8 @@ SCOPES = ["mine", "assigned", "compound", "public"]
 
 
 def list_item(row, viewer_id: int, full: bool) -> dict:
-    """A list row (incident_queries.LIST_COLUMNS) as the list item; same keys as the detail."""
+    """A list row (incident_queries.LIST_COLUMNS) as the list item; same keys as the detail.
+    Times stay datetimes: the JSON encoder (lists) or the schema (detail) writes them."""
     if not full:
         reporter = {"name": f"{row.building_name}住户"}
     elif row.anonymous and row.reporter_id != viewer_id:
@@ -22,7 +23,6 @@ def list_item(row, viewer_id: int, full: bool) -> dict:
     else:
         reporter = {"id": row.reporter_id, "name": row.reporter_name,
                     "building": row.building_name}
-    iso = lambda value: value.isoformat() if value else None  # noqa: E731
     return {
         "id": row.id, "category": {"code": row.category_code, "name": row.category_name},
         "description": row.description, "status": labelled(row.status),
@@ -32,12 +32,12 @@ def list_item(row, viewer_id: int, full: bool) -> dict:
         "assignee": {"id": row.assignee_id, "name": row.assignee_name}
         if full and row.assignee_id else None,
         "department_id": row.department_id if full else None,
-        "follower_count": row.follower_count, "respond_by": iso(row.respond_by),
-        "resolve_by": iso(row.resolve_by), "responded_at": iso(row.responded_at),
-        "resolved_at": iso(row.resolved_at),
+        "follower_count": row.follower_count, "respond_by": row.respond_by,
+        "resolve_by": row.resolve_by, "responded_at": row.responded_at,
+        "resolved_at": row.resolved_at,
         "closed": labelled(row.close_reason or row.reject_reason),
         "duplicate_of": row.duplicate_of_id, "rating": row.rating if full else None,
-        "created_at": iso(row.created_at)}
+        "created_at": row.created_at}
 
 
 def detail_item(detail, viewer_id: int) -> dict:
@@ -101,14 +101,14 @@ class IncidentListItemSchema(Schema):
     assignee = fields.Dict(allow_none=True)
     department_id = fields.Integer(allow_none=True)
     follower_count = fields.Integer()
-    respond_by = fields.String()
-    resolve_by = fields.String()
-    responded_at = fields.String(allow_none=True)
-    resolved_at = fields.String(allow_none=True)
+    respond_by = fields.DateTime()
+    resolve_by = fields.DateTime()
+    responded_at = fields.DateTime(allow_none=True)
+    resolved_at = fields.DateTime(allow_none=True)
     closed = fields.Dict(allow_none=True)
     duplicate_of = fields.Integer(allow_none=True)
     rating = fields.Integer(allow_none=True)
-    created_at = fields.String()
+    created_at = fields.DateTime()
 
 
 class IncidentDetailSchema(IncidentListItemSchema):

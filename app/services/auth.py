@@ -1,6 +1,7 @@
 """Login and bearer tokens: opaque, stored hashed, expiring, revocable."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from datetime import timedelta
@@ -51,19 +52,25 @@ def _issue_token(user: User) -> str:
     return token
 
 
+@functools.cache
+def _token_query() -> sa.Select:
+    """A token's state, its user and the user's grants in one round trip (every route checks
+    roles). Built once: SQLAlchemy keys its compiled-SQL cache on the statement object."""
+    return (sa.select(AuthToken.revoked_at, AuthToken.expires_at, User)
+            .join(User, AuthToken.user_id == User.id)
+            .outerjoin(User.grants).options(contains_eager(User.grants))
+            .where(AuthToken.token_hash == sa.bindparam("token_hash")))
+
+
 def user_for_token(token: str) -> User:
     """The user a bearer token belongs to, or Unauthorized (unknown, expired or revoked)."""
-    # One round trip: token, user and the user's grants (every route checks roles).
-    row = db.session.execute(
-        sa.select(AuthToken, User).join(User, AuthToken.user_id == User.id)
-        .options(contains_eager(User.grants)).outerjoin(User.grants)
-        .where(AuthToken.token_hash == hash_token(token))).unique().first()
+    row = db.session.execute(_token_query(), {"token_hash": hash_token(token)}).unique().first()
     if row is None:
         raise Unauthorized("登录已失效，请重新登录", code="invalid_token")
-    auth_token, user = row
-    if auth_token.revoked_at is not None:
+    revoked_at, expires_at, user = row
+    if revoked_at is not None:
         raise Unauthorized("登录已退出，请重新登录", code="token_revoked")
-    if auth_token.expires_at <= utcnow():
+    if expires_at <= utcnow():
         raise Unauthorized("登录已过期，请重新登录", code="token_expired")
     return user
 

@@ -31,17 +31,20 @@ def paginate(query: sa.Select, key: sa.ColumnElement, cursor: str | None, limit:
              descending: bool = False) -> dict:
     """One page of `query` ordered by the unique integer column `key`.
 
-    A query of one entity gives model instances; a query of columns gives rows (with a
-    column named like `key`)."""
+    A query of one entity gives model instances; a query of several columns gives rows (with
+    a column named like `key`)."""
     if cursor:
         last = decode_cursor(cursor)
         if not isinstance(last, int):
             raise ValidationFailed("分页参数无效", code="invalid_cursor",
                                    errors={"cursor": ["无效的游标"]})
         query = query.where(key < last if descending else key > last)
-    query = query.order_by(key.desc() if descending else key.asc()).limit(limit + 1)
+    # The limit is written into the SQL, not bound: PostgreSQL then reuses one generic plan
+    # for a prepared list query; with a bound limit it plans every execution again.
+    query = query.order_by(key.desc() if descending else key.asc()).limit(
+        sa.bindparam("page_limit", limit + 1, literal_execute=True))
     result = db.session.execute(query)
-    rows = list(result.scalars() if len(query.column_descriptions) == 1 else result.all())
+    rows = result.scalars().all() if len(result.keys()) == 1 else result.all()
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = encode_cursor(getattr(rows[-1], key.key)) if more else None

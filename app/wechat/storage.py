@@ -20,7 +20,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, OperationalError
 from wechatpy.session import SessionStorage
 
-from app.extensions import SQLITE_BUSY_TIMEOUT_MS, db
+from app.database import SQLITE_BUSY_TIMEOUT_MS
+from app.extensions import db
 from app.models.base import utcnow
 from app.models.wechat import WeChatToken
 

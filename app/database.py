@@ -1,0 +1,117 @@
+"""How the app uses its database connections: SQLite settings, pinging idle connections,
+and autocommit reads for GET requests."""
+from __future__ import annotations
+
+import functools
+import sqlite3
+import time
+
+import sqlalchemy as sa
+from flask import has_request_context, request
+from flask_sqlalchemy.session import Session as FlaskSession
+
+READ_METHODS = ("GET", "HEAD")
+SQLITE_BUSY_TIMEOUT_MS = 5000
+
+
+def reading() -> bool:
+    """Whether the current request is a GET or HEAD (outside requests: no)."""
+    return has_request_context() and request.method in READ_METHODS
+
+
+class Session(FlaskSession):
+    """Flask-SQLAlchemy's session; in a GET or HEAD request it reads in autocommit mode.
+
+    A read then costs no BEGIN and no ROLLBACK round trip, and psycopg keeps the statements
+    it has prepared (every rollback drops them). Consistency is unchanged: under READ
+    COMMITTED each statement sees its own snapshot anyway. Writing in such a request is a
+    bug, and refused, because it would not be atomic."""
+
+    def get_bind(self, *args, **kwargs):
+        bind = super().get_bind(*args, **kwargs)
+        if isinstance(bind, sa.Engine) and reading():
+            self.info["read_only"] = True
+            return _autocommit(bind)
+        return bind
+
+
+@functools.cache
+def _autocommit(engine: sa.Engine) -> sa.Engine:
+    """The engine in autocommit mode, sharing its pool."""
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
+@sa.event.listens_for(Session, "before_flush")
+def _refuse_flush(session, _context, _instances) -> None:
+    if reading() and (session.new or session.dirty or session.deleted):
+        raise RuntimeError(f"{request.method} {request.path} tried to write: reads only")
+
+
+@sa.event.listens_for(Session, "do_orm_execute")
+def _refuse_writes(state) -> None:
+    if reading() and (state.is_insert or state.is_update or state.is_delete):
+        raise RuntimeError(f"{request.method} {request.path} tried to write: reads only")
+
+
+def end_read_only(session: Session) -> None:
+    """After a GET request: end its autocommit transaction, so a session that outlives the
+    request (a test's app context) does not write through it later."""
+    if session.info.pop("read_only", False):
+        session.rollback()
+
+
+def ping_after_idle(engine: sa.Engine, seconds: float) -> None:
+    """Test a pooled connection with a round trip before use if it sat in the pool longer
+    than `seconds`, and replace it when the test fails: a database restart during a quiet
+    spell fails no request, and busy workers skip the round trip SQLAlchemy's pre-ping adds
+    to every request (a tenth of a list request's time)."""
+
+    @sa.event.listens_for(engine, "checkin")
+    def _idle_since(_dbapi_connection, record) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @sa.event.listens_for(engine, "checkout")
+    def _ping(dbapi_connection, record, _proxy) -> None:
+        since = record.info.pop("idle_since", None)
+        if since is not None and time.monotonic() - since >= seconds:
+            try:
+                engine.dialect.do_ping(dbapi_connection)
+            except engine.dialect.loaded_dbapi.Error as error:
+                # The pool drops this connection and checks out another (SQLAlchemy docs,
+                # "Disconnect Handling - Pessimistic, custom").
+                raise sa.exc.DisconnectionError() from error
+
+
+@sa.event.listens_for(sa.Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    """SQLite: enforce foreign keys, write-ahead log, wait for a busy database instead of
+    failing at once, and let SQLAlchemy (not pysqlite) begin transactions."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        _sqlite_own_transactions(dbapi_connection)
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.close()
+
+
+@sa.event.listens_for(sa.Engine, "begin")
+def _sqlite_begin(conn) -> None:
+    # IMMEDIATE takes the write lock up front, waiting busy_timeout for it. A deferred
+    # transaction that reads and then writes fails at once ("database is locked") when
+    # another connection wrote in between, which concurrent requests do all the time.
+    # SQLite is the embedded default; PostgreSQL is what runs concurrent load.
+    if conn.dialect.name == "sqlite" and \
+            conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@sa.event.listens_for(sa.pool.Pool, "checkout")
+def _sqlite_own_transactions(dbapi_connection, *_args) -> None:
+    # pysqlite's own transaction handling emits no BEGIN before a SAVEPOINT, so releasing a
+    # savepoint would commit the whole transaction (SQLAlchemy docs, "Serializable isolation
+    # / Savepoints / Transactional DDL"). We begin ourselves. Checked out again after an
+    # autocommit read, SQLAlchemy has given the connection back to pysqlite: take it back.
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        dbapi_connection.isolation_level = None
