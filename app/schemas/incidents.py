@@ -14,30 +14,32 @@ SCOPES = ["mine", "assigned", "compound", "public"]
 
 
 def list_item(row, viewer_id: int, full: bool) -> dict:
-    """A list row (incident_queries.LIST_COLUMNS) as the list item; same keys as the detail.
-    Times stay datetimes: the JSON encoder (lists) or the schema (detail) writes them."""
+    """A list row (a mapping of incident_queries.LIST_COLUMNS) as the list item; same keys
+    as the detail. Times stay datetimes: the JSON encoder (lists) or the schema (detail)
+    writes them."""
     if not full:
-        reporter = {"name": f"{row.building_name}住户"}
-    elif row.anonymous and row.reporter_id != viewer_id:
+        reporter = {"name": row["building_name"] + "住户"}
+    elif row["anonymous"] and row["reporter_id"] != viewer_id:
         reporter = {"name": "匿名居民"}
     else:
-        reporter = {"id": row.reporter_id, "name": row.reporter_name,
-                    "building": row.building_name}
+        reporter = {"id": row["reporter_id"], "name": row["reporter_name"],
+                    "building": row["building_name"]}
     return {
-        "id": row.id, "category": {"code": row.category_code, "name": row.category_name},
-        "description": row.description, "status": labelled(row.status),
-        "compound": {"id": row.compound_id, "name": row.compound_name},
-        "building": {"id": row.building_id, "name": row.building_name},
+        "id": row["id"],
+        "category": {"code": row["category_code"], "name": row["category_name"]},
+        "description": row["description"], "status": labelled(row["status"]),
+        "compound": {"id": row["compound_id"], "name": row["compound_name"]},
+        "building": {"id": row["building_id"], "name": row["building_name"]},
         "reporter": reporter, "public_view": not full,
-        "assignee": {"id": row.assignee_id, "name": row.assignee_name}
-        if full and row.assignee_id else None,
-        "department_id": row.department_id if full else None,
-        "follower_count": row.follower_count, "respond_by": row.respond_by,
-        "resolve_by": row.resolve_by, "responded_at": row.responded_at,
-        "resolved_at": row.resolved_at,
-        "closed": labelled(row.close_reason or row.reject_reason),
-        "duplicate_of": row.duplicate_of_id, "rating": row.rating if full else None,
-        "created_at": row.created_at}
+        "assignee": {"id": row["assignee_id"], "name": row["assignee_name"]}
+        if full and row["assignee_id"] else None,
+        "department_id": row["department_id"] if full else None,
+        "follower_count": row["follower_count"], "respond_by": row["respond_by"],
+        "resolve_by": row["resolve_by"], "responded_at": row["responded_at"],
+        "resolved_at": row["resolved_at"],
+        "closed": labelled(row["close_reason"] or row["reject_reason"]),
+        "duplicate_of": row["duplicate_of_id"], "rating": row["rating"] if full else None,
+        "created_at": row["created_at"]}
 
 
 def detail_item(detail, viewer_id: int) -> dict:

@@ -34,16 +34,16 @@ def is_party(user: User, incident: Incident) -> bool:
 
 
 def row_keys(row) -> set:
-    """The scope keys of an incident read as a row (see incident_queries.list_incidents)."""
-    keys = {(ScopeKind.GRID, row.grid_id), (ScopeKind.COMPOUND, row.compound_id),
-            (ScopeKind.COMMUNITY, row.community_id)}
-    if row.department_id is not None:
-        keys.add((ScopeKind.DEPARTMENT, row.department_id))
+    """The scope keys of an incident read as a row mapping (incident_queries.LIST_COLUMNS)."""
+    keys = {(ScopeKind.GRID, row["grid_id"]), (ScopeKind.COMPOUND, row["compound_id"]),
+            (ScopeKind.COMMUNITY, row["community_id"])}
+    if row["department_id"] is not None:
+        keys.add((ScopeKind.DEPARTMENT, row["department_id"]))
     return keys
 
 
 def is_party_row(user: User, row) -> bool:
-    return (row.reporter_id == user.id or row.assignee_id == user.id
+    return (row["reporter_id"] == user.id or row["assignee_id"] == user.id
             or has_role_in(user, MANAGERS, row_keys(row)))
 
 

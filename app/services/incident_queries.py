@@ -15,7 +15,7 @@ from app.models import (OPEN_STATUSES, Building, Compound, Incident, IncidentCat
 from app.models.base import utcnow
 from app.services import incident_access as access
 from app.services.incidents import distance_m, get_category
-from app.services.pagination import paginate
+from app.services.pagination import fetch_page, page_query
 
 NEARBY_METRES = 200
 NEARBY_DAYS = 30
@@ -23,9 +23,6 @@ NEARBY_DAYS = 30
 # read of the product.
 incidents, categories, users = Incident.__table__, IncidentCategory.__table__, User.__table__
 buildings, compounds = Building.__table__, Compound.__table__
-SCOPE_COLUMNS = {ScopeKind.GRID: incidents.c.grid_id,
-                 ScopeKind.COMPOUND: incidents.c.compound_id,
-                 ScopeKind.COMMUNITY: incidents.c.community_id}
 
 
 def _name(column: sa.ColumnElement, key: sa.ColumnElement, ref: sa.ColumnElement,
@@ -61,53 +58,82 @@ def _rows() -> sa.Select:
 def list_incidents(user: User, scope: str, cursor: str | None, limit: int,
                    status: str | None = None, category: str | None = None,
                    overdue: bool = False, compound_id: int | None = None) -> dict:
-    """One page of incident rows (see LIST_COLUMNS) for a scope."""
-    query = _rows()
+    """One page of incident rows (mappings of LIST_COLUMNS) for a scope."""
+    params = {"viewer": user.id}
     if scope == "mine":
-        query = query.where(incidents.c.reporter_id == user.id)
+        scopes = ("reporter",)
     elif scope == "assigned":
-        query = query.where(_assigned_to(user))
+        params["departments"] = [g.scope_id for g in user.grants if g.role is Role.DEPARTMENT]
+        scopes = ("assignee", "departments") if params["departments"] else ("assignee",)
     elif scope == "compound":
-        query = query.where(_managed_by(user))
+        scopes = _managed_by(user, params)
     else:  # public
         if user.household is None:
             return {"items": [], "next_cursor": None}  # no compound: no public view
-        query = query.where(
-            incidents.c.compound_id == user.household.building.compound_id,
-            categories.c.public.is_(True),
-            incidents.c.status.not_in(access.HIDDEN_FROM_PUBLIC))
+        params["home"] = user.household.building.compound_id
+        scopes = ("public",)
     if compound_id is not None:
-        query = query.where(incidents.c.compound_id == compound_id)
+        params["compound_id"] = compound_id
     if status:
-        query = query.where(incidents.c.status == IncidentStatus(status))
+        params["status"] = IncidentStatus(status)
     if category:
-        query = query.where(incidents.c.category_id == get_category(category).id)
+        params["category_id"] = get_category(category).id
     if overdue:
-        now = utcnow()
-        query = query.where(incidents.c.status.in_(OPEN_STATUSES), sa.or_(
-            sa.and_(incidents.c.responded_at.is_(None), incidents.c.respond_by < now),
-            incidents.c.resolve_by < now))
-    page = paginate(query, incidents.c.id, cursor, limit, descending=True)
+        params["now"] = utcnow()
+    filters = tuple(name for name in FILTERS if name in params)
+    statement = _list_statement(scopes, filters, bool(cursor), limit)
+    page = fetch_page(statement, incidents.c.id, cursor, limit, params)
     return {**page, "items": with_visibility(user, page["items"])}
 
 
-def _assigned_to(user: User):
-    departments = [g.scope_id for g in user.grants if g.role is Role.DEPARTMENT]
-    condition = incidents.c.assignee_id == user.id
-    if departments:
-        condition = sa.or_(condition, incidents.c.department_id.in_(departments))
-    return condition
+FILTERS = ("compound_id", "status", "category_id", "now")
+MANAGED = {ScopeKind.GRID: "grids", ScopeKind.COMPOUND: "compounds",
+           ScopeKind.COMMUNITY: "communities"}
 
 
-def _managed_by(user: User):
+@functools.lru_cache(maxsize=512)
+def _list_statement(scopes: tuple[str, ...], filters: tuple[str, ...], paged: bool,
+                    limit: int) -> sa.Select:
+    """A list query over bound parameters, built once for each combination of conditions:
+    building and keying a new statement per request would cost a third of running it.
+    Rows match any of `scopes` and all of `filters`."""
+    param = sa.bindparam
+    viewer, now = param("viewer"), param("now")
+    scope_conditions = {
+        "all": sa.true(),
+        "reporter": incidents.c.reporter_id == viewer,
+        "assignee": incidents.c.assignee_id == viewer,
+        "departments": incidents.c.department_id.in_(param("departments", expanding=True)),
+        "grids": incidents.c.grid_id.in_(param("grids", expanding=True)),
+        "compounds": incidents.c.compound_id.in_(param("compounds", expanding=True)),
+        "communities": incidents.c.community_id.in_(param("communities", expanding=True)),
+        "public": sa.and_(incidents.c.compound_id == param("home"),
+                          categories.c.public.is_(True),
+                          incidents.c.status.not_in(access.HIDDEN_FROM_PUBLIC))}
+    filter_conditions = {
+        "compound_id": incidents.c.compound_id == param("compound_id"),
+        "status": incidents.c.status == param("status"),
+        "category_id": incidents.c.category_id == param("category_id"),
+        "now": sa.and_(incidents.c.status.in_(OPEN_STATUSES), sa.or_(  # overdue
+            sa.and_(incidents.c.responded_at.is_(None), incidents.c.respond_by < now),
+            incidents.c.resolve_by < now))}
+    query = _rows().where(sa.or_(*(scope_conditions[name] for name in scopes)),
+                          *(filter_conditions[name] for name in filters))
+    return page_query(query, incidents.c.id, paged, limit, descending=True)
+
+
+def _managed_by(user: User, params: dict) -> tuple[str, ...]:
+    """The `compound` scope: what the user manages (adds the ids to `params`)."""
     if has_admin(user):
-        return sa.true()
-    conditions = [SCOPE_COLUMNS[g.scope_kind] == g.scope_id for g in user.grants
-                  if g.role in (Role.GRID_WORKER, Role.SECRETARY, Role.STAFF)
-                  and g.scope_kind in SCOPE_COLUMNS]
-    if not conditions:
+        return ("all",)
+    for grant in user.grants:
+        if grant.role in (Role.GRID_WORKER, Role.SECRETARY, Role.STAFF) \
+                and grant.scope_kind in MANAGED:
+            params.setdefault(MANAGED[grant.scope_kind], []).append(grant.scope_id)
+    scopes = tuple(name for name in MANAGED.values() if name in params)
+    if not scopes:
         raise Forbidden("只有网格员、书记和社区工作者可以查看小区的随手拍")
-    return sa.or_(*conditions)
+    return scopes
 
 
 def has_admin(user: User) -> bool:
@@ -125,16 +151,17 @@ def nearby(user: User, lat: float, lng: float, category: str | None) -> list:
     if category:
         query = query.where(incidents.c.category_id == get_category(category).id)
     compound = user.household.building.compound_id if user.household else None
-    found = [(distance_m(lat, lng, r.lat, r.lng), r) for r in db.session.execute(query.limit(200))]
+    found = [(distance_m(lat, lng, r["lat"], r["lng"]), r)
+             for r in db.session.execute(query.limit(200)).mappings()]
     visible = [(d, r) for d, r in found if d <= NEARBY_METRES and (
-        access.is_party_row(user, r) or (r.compound_id == compound and r.category_public
-                                         and r.status not in access.HIDDEN_FROM_PUBLIC))]
+        access.is_party_row(user, r) or (r["compound_id"] == compound and r["category_public"]
+                                         and r["status"] not in access.HIDDEN_FROM_PUBLIC))]
     return with_visibility(user, [r for _, r in sorted(visible, key=lambda pair: pair[0])][:20])
 
 
 @dataclass
 class IncidentDetail:
-    row: sa.Row  # LIST_COLUMNS
+    row: sa.RowMapping  # LIST_COLUMNS
     full: bool  # whether the user sees it in full (else the public view)
     events: list[IncidentEvent]
 
@@ -142,7 +169,7 @@ class IncidentDetail:
 def detail(user: User, incident_id: int) -> IncidentDetail:
     """The incident as a list row, its timeline, and how much of it the user sees."""
     incident = access.get_visible(user, incident_id)
-    row = db.session.execute(_rows().where(incidents.c.id == incident.id)).one()
+    row = db.session.execute(_rows().where(incidents.c.id == incident.id)).mappings().one()
     events = list(db.session.scalars(sa.select(IncidentEvent).options(
         selectinload(IncidentEvent.actor)).where(IncidentEvent.incident_id == incident.id)
         .order_by(IncidentEvent.id)))

@@ -31,21 +31,40 @@ def paginate(query: sa.Select, key: sa.ColumnElement, cursor: str | None, limit:
              descending: bool = False) -> dict:
     """One page of `query` ordered by the unique integer column `key`.
 
-    A query of one entity gives model instances; a query of several columns gives rows (with
-    a column named like `key`)."""
-    if cursor:
-        last = decode_cursor(cursor)
-        if not isinstance(last, int):
-            raise ValidationFailed("分页参数无效", code="invalid_cursor",
-                                   errors={"cursor": ["无效的游标"]})
-        query = query.where(key < last if descending else key > last)
+    A query of one entity gives model instances; a query of several columns gives row
+    mappings (with a column named like `key`): reading a mapping by key costs a sixth of
+    reading a row's attribute."""
+    return fetch_page(page_query(query, key, bool(cursor), limit, descending), key, cursor,
+                      limit)
+
+
+def page_query(query: sa.Select, key: sa.ColumnElement, paged: bool, limit: int,
+               descending: bool = False) -> sa.Select:
+    """`query` ordered by `key`, after the row given by the `page_after` parameter when
+    `paged`, limited to one row more than a page (which tells whether another follows).
+    Build it once for a hot list and run it with `fetch_page()`."""
+    if paged:
+        after = sa.bindparam("page_after")
+        query = query.where(key < after if descending else key > after)
     # The limit is written into the SQL, not bound: PostgreSQL then reuses one generic plan
     # for a prepared list query; with a bound limit it plans every execution again.
-    query = query.order_by(key.desc() if descending else key.asc()).limit(
+    return query.order_by(key.desc() if descending else key.asc()).limit(
         sa.bindparam("page_limit", limit + 1, literal_execute=True))
-    result = db.session.execute(query)
-    rows = result.scalars().all() if len(result.keys()) == 1 else result.all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = encode_cursor(getattr(rows[-1], key.key)) if more else None
-    return {"items": rows, "next_cursor": next_cursor}
+
+
+def fetch_page(statement: sa.Select, key: sa.ColumnElement, cursor: str | None, limit: int,
+               params: dict | None = None) -> dict:
+    """Run a `page_query()` with `params` and the cursor's key."""
+    params = dict(params or {})
+    if cursor:
+        params["page_after"] = decode_cursor(cursor)
+        if not isinstance(params["page_after"], int):
+            raise ValidationFailed("分页参数无效", code="invalid_cursor",
+                                   errors={"cursor": ["无效的游标"]})
+    result = db.session.execute(statement, params)
+    rows = result.scalars().all() if len(result.keys()) == 1 else result.mappings().all()
+    if len(rows) <= limit:
+        return {"items": rows, "next_cursor": None}
+    last = rows[limit - 1]
+    value = last[key.key] if isinstance(last, sa.RowMapping) else getattr(last, key.key)
+    return {"items": rows[:limit], "next_cursor": encode_cursor(value)}
