@@ -37,10 +37,8 @@ LIST_COLUMNS = (
         "id", "description", "status", "anonymous", "reporter_id", "assignee_id",
         "building_id", "grid_id", "compound_id", "community_id", "department_id",
         "follower_count", "respond_by", "resolve_by", "responded_at", "resolved_at",
-        "close_reason", "reject_reason", "rating", "duplicate_of_id", "created_at", "lat",
-        "lng")),
+        "close_reason", "reject_reason", "rating", "duplicate_of_id", "created_at")),
     categories.c.code.label("category_code"), categories.c.name.label("category_name"),
-    categories.c.public.label("category_public"),
     _name(buildings.c.name, buildings.c.id, incidents.c.building_id, "building_name"),
     _name(compounds.c.name, compounds.c.id, incidents.c.compound_id, "compound_name"),
     _name(users.c.nickname, users.c.id, incidents.c.reporter_id, "reporter_name"),
@@ -143,7 +141,8 @@ def has_admin(user: User) -> bool:
 def nearby(user: User, lat: float, lng: float, category: str | None) -> list:
     """Open incidents within 200 m in the last 30 days: say "me too" instead of a duplicate."""
     box = NEARBY_METRES / 111_000
-    query = _rows().where(
+    query = _rows().add_columns(incidents.c.lat, incidents.c.lng,
+                                categories.c.public.label("category_public")).where(
         incidents.c.status.in_(OPEN_STATUSES + (IncidentStatus.RESOLVED,)),
         incidents.c.created_at >= utcnow() - timedelta(days=NEARBY_DAYS),
         incidents.c.lat.between(lat - box, lat + box),
