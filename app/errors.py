@@ -10,6 +10,7 @@ import logging
 
 import marshmallow as ma
 from flask import Flask, g, jsonify
+from sqlalchemy.exc import DataError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -121,6 +122,12 @@ def _is_malformed_json(errors: dict) -> bool:
     return isinstance(json_errors, list) and any("Invalid JSON" in str(e) for e in json_errors)
 
 
+def handle_out_of_range(_error: Exception):
+    """A number no database column can hold (an id of 10**30 in a path, query or cursor):
+    bad input, not a server error. SQLite refuses it in the driver, PostgreSQL as data."""
+    return envelope(422, "out_of_range", "数值超出范围", {})
+
+
 def handle_uncaught(error: Exception):
     request_id = getattr(g, "request_id", None)
     log.error("uncaught exception (request_id=%s)", request_id, exc_info=error)
@@ -131,4 +138,6 @@ def handle_uncaught(error: Exception):
 def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(AppError, handle_app_error)
     app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(OverflowError, handle_out_of_range)
+    app.register_error_handler(DataError, handle_out_of_range)
     app.register_error_handler(Exception, handle_uncaught)

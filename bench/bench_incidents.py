@@ -95,9 +95,13 @@ def grow(engine: sa.Engine, first: int, last: int) -> float:
     started = time.perf_counter()
     with engine.begin() as conn:
         conn.execute(sa.text(INCIDENTS_SQL), {"first": first, "last": last})
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(sa.text("VACUUM ANALYZE incidents"))
+    vacuum(engine, "incidents")
     return time.perf_counter() - started
+
+
+def vacuum(engine: sa.Engine, tables: str) -> None:
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(sa.text(f"VACUUM ANALYZE {tables}"))
 
 
 def write_tokens(stack, path: Path, openids: list[str]) -> None:
@@ -157,10 +161,8 @@ def scenarios(stack, args) -> list[Scenario]:
         print(f"SLA job over {open_count:,} open incidents, {label}: {sla_seconds(stack)}")
     # The SLA runs updated tens of thousands of rows and queued as many notifications: vacuum
     # now, or autovacuum does it during the list measurement below.
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(sa.text("VACUUM ANALYZE incidents, notifications, incident_events"))
+    vacuum(engine, "incidents, notifications, incident_events")
     print(f"\nAt {args.incidents:,} incidents (below):", file=sys.stderr)
-    stack.small_results = small
     return load
 
 

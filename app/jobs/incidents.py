@@ -15,7 +15,7 @@ from sqlalchemy.orm import selectinload
 
 from app.extensions import db
 from app.jobs.digest import WorkItem, register_source
-from app.models import OPEN_STATUSES, Building, CloseReason, Incident, IncidentStatus, Role, ScopeKind
+from app.models import OPEN_STATUSES, CloseReason, Incident, IncidentStatus, Role, ScopeKind
 from app.models.base import utcnow
 from app.services.incident_sla import next_step_at, phase_of, steps
 from app.services.incidents import record, title
@@ -28,7 +28,7 @@ BATCH = 500
 
 def _recipients(incident: Incident, step: str, cache: dict) -> list[int]:
     if step == "remind":
-        if incident.status is IncidentStatus.ESCALATED:
+        if incident.department_id is not None:  # the department holds it (incident_flow)
             return _grantees(Role.DEPARTMENT, ScopeKind.DEPARTMENT, incident.department_id,
                              cache)
         return [incident.assignee_id] if incident.assignee_id else []
@@ -67,9 +67,7 @@ def run_sla(dry_run: bool = False, now: datetime | None = None) -> dict:
     cache: dict = {}
     while True:
         batch = list(db.session.scalars(
-            sa.select(Incident).options(selectinload(Incident.category),
-                                        selectinload(Incident.building).selectinload(
-                                            Building.compound))
+            sa.select(Incident).options(selectinload(Incident.category))  # for title()
             .where(Incident.sla_next_at <= now).order_by(Incident.sla_next_at, Incident.id)
             .limit(BATCH).with_for_update(skip_locked=True)))
         for incident in batch:

@@ -19,6 +19,10 @@ from app.models.org import Building
 from app.models.users import ScopeKind, User
 
 
+DEFAULT_RESPOND_HOURS = 1  # 岢岚县: respond within an hour, resolve within a day
+DEFAULT_RESOLVE_HOURS = 24
+
+
 class IncidentStatus(LabelledEnum):
     SUBMITTED = ("submitted", "待派单")
     PENDING_REVIEW = ("pending_review", "待审核")
@@ -52,8 +56,8 @@ class IncidentCategory(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(sa.String(32), unique=True)
     name: Mapped[str] = mapped_column(sa.String(32))
-    respond_hours: Mapped[float] = mapped_column(sa.Float, default=1)
-    resolve_hours: Mapped[float] = mapped_column(sa.Float, default=24)
+    respond_hours: Mapped[float] = mapped_column(sa.Float, default=DEFAULT_RESPOND_HOURS)
+    resolve_hours: Mapped[float] = mapped_column(sa.Float, default=DEFAULT_RESOLVE_HOURS)
     default_department_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("departments.id"))
     public: Mapped[bool] = mapped_column(default=True)  # may appear in the public view
     anonymous_allowed: Mapped[bool] = mapped_column(default=True)

@@ -55,10 +55,19 @@ def detail_item(detail, viewer_id: int) -> dict:
         entry = {"action": event.action, "to_status": event.to_status,
                  "created_at": event.created_at.isoformat()}
         if detail.full:
-            entry.update(actor=event.actor.nickname if event.actor else "系统", note=event.note,
+            entry.update(actor=_actor(detail.row, event, viewer_id), note=event.note,
                          photos=photos(event.photo_ids))
         item["timeline"].append(entry)
     return item
+
+
+def _actor(row, event, viewer_id: int) -> str:
+    """Who acted, as the timeline shows it: an anonymous reporter stays anonymous."""
+    if event.actor is None:
+        return "系统"
+    if row["anonymous"] and event.actor_id == row["reporter_id"] != viewer_id:
+        return "匿名居民"
+    return event.actor.nickname
 
 
 class CategorySchema(Schema):

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from app.schemas.common import PageArgs
 from app.services import templates
 
 
@@ -25,9 +26,7 @@ class CreditListSchema(Schema):
     items = fields.List(fields.Nested(CreditSchema))
 
 
-class InboxArgs(Schema):
-    cursor = fields.String(load_default=None)
-    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+class InboxArgs(PageArgs):
     unread = fields.Boolean(load_default=False)
 
 

@@ -12,7 +12,8 @@ import sqlalchemy as sa
 
 from app.errors import NotFound
 from app.extensions import db
-from app.models import Incident, IncidentFollower, IncidentStatus, Role, ScopeKind, User
+from app.models import (Incident, IncidentEvent, IncidentFollower, IncidentStatus, Role,
+                        ScopeKind, Upload, User)
 from app.services.permissions import has_role, has_role_in
 from app.services.uploads import register_view_checker
 
@@ -65,9 +66,17 @@ def get_visible(user: User, incident_id: int, for_update: bool = False) -> Incid
     return incident
 
 
-def _photo_checker(user: User, incident_id: int) -> bool:
-    incident = db.session.get(Incident, incident_id)
-    return incident is not None and (can_view(user, incident) or can_view_public(user, incident))
+def _photo_checker(user: User, upload: Upload) -> bool:
+    """Those who see the incident in full see all its photos; the public view shows only the
+    report's own photos (as the detail does), not those of the handling."""
+    incident = db.session.get(Incident, upload.ref_id)
+    if incident is None:
+        return False
+    if can_view(user, incident):
+        return True
+    report = db.session.scalar(sa.select(IncidentEvent.photo_ids).where(
+        IncidentEvent.incident_id == incident.id).order_by(IncidentEvent.id).limit(1))
+    return can_view_public(user, incident) and upload.id in (report or [])
 
 
 register_view_checker("incident", _photo_checker)

@@ -45,7 +45,7 @@ def _handler(user: User, incident: Incident) -> bool:
     """Whoever holds the incident now: its grid worker, or the department it went to."""
     if incident.department_id is not None:  # escalated: the department holds it until reassigned
         return has_role(user, Role.DEPARTMENT, incident)
-    return incident.assignee_id == user.id or has_role(user, Role.ADMIN)
+    return _assignee(user, incident)
 
 
 def _assignee(user: User, incident: Incident) -> bool:
@@ -94,8 +94,7 @@ def transition(user: User, incident_id: int, action: str, note: str | None = Non
     if incident.status not in rule.sources:
         raise Conflict(f"当前状态为“{incident.status.label}”，不能执行此操作",
                        code="invalid_transition")
-    if action == "comment" and not has_role(user, (Role.GRID_WORKER, Role.SECRETARY, Role.STAFF,
-                                                   Role.DEPARTMENT)):
+    if action == "comment" and not has_role(user, access.MANAGERS, incident):
         _check_resident_text(user, note)
         incident = access.get_visible(user, incident_id, for_update=True)
     photos = own_photos(user, photo_ids or [])

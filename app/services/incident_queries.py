@@ -16,6 +16,7 @@ from app.models.base import utcnow
 from app.services import incident_access as access
 from app.services.incidents import distance_m, get_category
 from app.services.pagination import fetch_page, page_query
+from app.services.permissions import has_role
 
 NEARBY_METRES = 200
 NEARBY_DAYS = 30
@@ -122,7 +123,7 @@ def _list_statement(scopes: tuple[str, ...], filters: tuple[str, ...], paged: bo
 
 def _managed_by(user: User, params: dict) -> tuple[str, ...]:
     """The `compound` scope: what the user manages (adds the ids to `params`)."""
-    if has_admin(user):
+    if has_role(user, Role.ADMIN):
         return ("all",)
     for grant in user.grants:
         if grant.role in (Role.GRID_WORKER, Role.SECRETARY, Role.STAFF) \
@@ -132,10 +133,6 @@ def _managed_by(user: User, params: dict) -> tuple[str, ...]:
     if not scopes:
         raise Forbidden("只有网格员、书记和社区工作者可以查看小区的随手拍")
     return scopes
-
-
-def has_admin(user: User) -> bool:
-    return any(g.role is Role.ADMIN for g in user.grants)
 
 
 def nearby(user: User, lat: float, lng: float, category: str | None) -> list:

@@ -18,6 +18,7 @@ from app.models import (OPEN_STATUSES, Building, Department, Incident, IncidentC
                         IncidentEvent,
                         IncidentStatus, Role, RoleGrant, ScopeKind, Upload, User)
 from app.models.base import utcnow
+from app.models.incidents import DEFAULT_RESOLVE_HOURS, DEFAULT_RESPOND_HOURS
 from app.services.incident_sla import next_step_at
 from app.services.notifications import notify
 from app.services.permissions import authorize
@@ -59,7 +60,8 @@ def save_category(actor: User, code: str, values: dict, create: bool) -> Inciden
     department = values.get("default_department_id")
     if department is not None and db.session.get(Department, department) is None:
         raise NotFound("部门不存在", code="department_not_found")
-    category = category or IncidentCategory(code=code)
+    category = category or IncidentCategory(code=code, respond_hours=DEFAULT_RESPOND_HOURS,
+                                            resolve_hours=DEFAULT_RESOLVE_HOURS)
     for field in CATEGORY_FIELDS:
         if field in values:
             setattr(category, field, values[field])

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.errors import Conflict, Forbidden, NotFound, ServiceUnavailable, ValidationFailed
 from app.extensions import db
@@ -37,7 +38,7 @@ EXPIRY_BATCH = 200
 CODE_PATTERN = re.compile(r"^\d{6}$")
 
 # A reward's picture is shop-window material: anyone signed in may see it.
-register_view_checker("reward", lambda user, ref_id: True)
+register_view_checker("reward", lambda user, upload: True)
 
 
 # --- the shop ---------------------------------------------------------------------------
@@ -45,8 +46,9 @@ register_view_checker("reward", lambda user, ref_id: True)
 def list_rewards(user: User, community_id: int | None, include_all: bool,
                  cursor: str | None, limit: int) -> dict:
     """The shop of the user's community; staff of a community may also see what is off sale."""
+    member_of = points.member_communities(user)
     if community_id is None:  # my home's community, or the one I work for
-        mine = sorted(points.member_communities(user)) or sorted(
+        mine = sorted(member_of) or sorted(
             g.scope_id for g in user.grants
             if g.role is Role.STAFF and g.scope_kind is ScopeKind.COMMUNITY)
         if not mine:
@@ -56,7 +58,7 @@ def list_rewards(user: User, community_id: int | None, include_all: bool,
     if community is None:
         raise NotFound("社区不存在", code="community_not_found")
     staff = has_role(user, Role.STAFF, community)
-    if not staff and community_id not in points.member_communities(user):
+    if not staff and community_id not in member_of:
         raise Forbidden("只能查看本社区的积分超市", code="not_community_member")
     query = (sa.select(Reward).options(selectinload(Reward.picture))
              .where(Reward.community_id == community_id))
@@ -108,10 +110,13 @@ def _check_window(starts_at: datetime | None, ends_at: datetime | None) -> None:
 
 
 def _attach_picture(actor: User, reward: Reward, picture_id: int | None) -> None:
-    """Set (or with None, clear) the picture: an image the staff member uploaded."""
+    """Set (or with None, clear) the picture: an image the staff member uploaded and has not
+    attached elsewhere, or one already showing a reward (reward pictures are public). Never
+    another object's image: re-pointing an incident photo would publish it."""
     if picture_id is not None:
         upload = db.session.get(Upload, picture_id)
-        if upload is None or (upload.owner_id != actor.id and upload.ref_kind != "reward"):
+        own_free = upload is not None and upload.owner_id == actor.id and upload.ref_kind is None
+        if not (own_free or (upload is not None and upload.ref_kind == "reward")):
             raise NotFound("图片不存在", code="upload_not_found")
         upload.ref_kind, upload.ref_id = "reward", reward.id
     reward.picture_id = picture_id
@@ -258,9 +263,11 @@ def _close(redemption: Redemption, status: RedemptionStatus, now: datetime) -> b
         sa.update(Redemption).where(Redemption.id == redemption.id, Redemption.status == PENDING)
         .values(status=status, closed_at=now)
         .execution_options(synchronize_session=False)).rowcount
-    db.session.refresh(redemption)
     if closed != 1:
+        db.session.refresh(redemption, ["status"])  # what it became meanwhile
         return False
+    set_committed_value(redemption, "status", status)  # as written: no reload per row
+    set_committed_value(redemption, "closed_at", now)
     reward = redemption.reward
     points.refund(redemption.user_id, PointsRule.REDEMPTION_REFUND, redemption.id,
                   redemption.points, note=f"{reward.name} ×{redemption.quantity}"

@@ -95,9 +95,14 @@ def get(key: str) -> Template:
 
 
 def check_payload(template: Template, payload: dict) -> None:
+    """Raise ValueError at the caller for a payload the dispatcher or the inbox could not
+    render (a missing key, a time that is not ISO 8601), not later while sending."""
     missing = template.required() - set(payload)
     if missing:
         raise ValueError(f"template {template.key!r} needs payload keys {sorted(missing)}")
+    wechat_data(template, payload)
+    inbox_text(template, payload)
+    page(template, payload)
 
 
 def fit(kind: str, value) -> str:

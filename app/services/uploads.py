@@ -24,11 +24,11 @@ from app.storage import get_storage
 FORMATS = {"JPEG": ("image/jpeg", "jpg"), "PNG": ("image/png", "png"),
            "WEBP": ("image/webp", "webp")}
 
-# ref_kind -> checker(user, ref_id) -> bool, registered by the features that attach images.
-VIEW_CHECKERS: dict[str, Callable[[User, int], bool]] = {}
+# ref_kind -> checker(user, upload) -> bool, registered by the features that attach images.
+VIEW_CHECKERS: dict[str, Callable[[User, Upload], bool]] = {}
 
 
-def register_view_checker(ref_kind: str, checker: Callable[[User, int], bool]) -> None:
+def register_view_checker(ref_kind: str, checker: Callable[[User, Upload], bool]) -> None:
     VIEW_CHECKERS[ref_kind] = checker
 
 
@@ -96,7 +96,7 @@ def can_view(user: User, upload: Upload) -> bool:
     if upload.owner_id == user.id or has_role(user, Role.ADMIN):
         return True
     checker = VIEW_CHECKERS.get(upload.ref_kind or "")
-    return bool(checker and upload.ref_id is not None and checker(user, upload.ref_id))
+    return bool(checker and upload.ref_id is not None and checker(user, upload))
 
 
 def get_for_viewer(user: User, upload_id: int) -> Upload:

@@ -86,6 +86,7 @@ def test_reopen_keeps_deadlines_and_sends_no_step_twice(quiet, report, act, phot
         act("demo-grid-worker", incident_id, "resolve", note="好了",
             photo_ids=[photo(people["demo-grid-worker"])])
     sent = reminders(incident_id)
+    assert ("resolve", "remind") in sent and ("resolve", "secretary") in sent
     with time_machine.travel(at(start, 26 * 60), tick=False):
         reopened = act("demo-resident", incident_id, "reopen", note="没好")
         run_sla()
@@ -117,3 +118,20 @@ def test_open_incidents_feed_the_grid_workers_digest(quiet, report):
     work = open_work([worker])
     assert [item.title for item in work[worker]] == ["楼下垃圾桶满了没人清运"]
     assert run_job(get_job("work-digest"), "test")["queued"] == 1
+
+
+def test_the_department_holding_an_incident_gets_its_reminders(quiet, report, act):
+    users, start = quiet["users"], utcnow()
+    with time_machine.travel(start, tick=False):
+        incident_id = report()["id"]
+        act("demo-grid-worker", incident_id, "accept")
+        act("demo-grid-worker", incident_id, "escalate", note="需要执法",
+            department_id=quiet["departments"]["城管"])
+        act("demo-department", incident_id, "accept")  # accepted: no longer "escalated"
+    with time_machine.travel(at(start, 24 * 60 - 10), tick=False):  # resolve_by in 10 min
+        run_job(get_job("incident-sla"), "test")
+    assert ("resolve", "remind") in reminders(incident_id)
+    recipients = set(db.session.scalars(sa.select(Notification.user_id).where(
+        Notification.dedupe_key.like(f"sla:{incident_id}:resolve:remind:%"))))
+    db.session.commit()
+    assert recipients == {users["demo-department"]}

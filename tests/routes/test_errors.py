@@ -61,6 +61,16 @@ def test_limit_out_of_range_is_422(client, auth):
     assert body["errors"]["query"]["limit"] == ["应大于或等于 1 且小于或等于 100"]
 
 
+def test_numbers_no_column_holds_are_422(client, auth):
+    from app.services.pagination import encode_cursor
+
+    headers = auth("q")
+    for path in (f"/api/v1/incidents/{10**30}",
+                 f"/api/v1/incidents?scope=mine&cursor={encode_cursor(10**30)}",
+                 f"/api/v1/incidents?scope=mine&compound_id={10**30}"):
+        assert_envelope(client.get(path, headers=headers), 422, "out_of_range")
+
+
 def test_non_json_body_is_415(client):
     response = client.post("/api/v1/auth/login", data="code=sandbox:x",
                            content_type="text/plain")

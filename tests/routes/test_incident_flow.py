@@ -64,7 +64,8 @@ def test_forbidden_moves(client, demo, people, report, act):
     # Wrong role (can see it, may not do it) -> 403
     assert act("demo-resident-2", incident_id, "accept", expect=403)["code"] == "forbidden"
     assert act("demo-secretary", incident_id, "accept", expect=403)["code"] == "forbidden"
-    assert act("demo-resident", incident_id, "reject", expect=403, reason="invalid")
+    assert act("demo-resident", incident_id, "reject", expect=403,
+               reason="invalid")["code"] == "forbidden"
     # Wrong state -> 409
     wrong = act("demo-resident", incident_id, "confirm", expect=409)
     assert wrong["code"] == "invalid_transition" and "已派单" in wrong["message"]
@@ -101,11 +102,27 @@ def test_public_view_masks_the_reporter(client, people, report, act):
     assert "张阿姨" not in str(seen)
 
 
+def test_public_viewers_see_the_reports_photos_only(client, people, report, act, photo):
+    created = report()
+    act("demo-grid-worker", created["id"], "accept")
+    proof = photo(people["demo-grid-worker"])
+    act("demo-grid-worker", created["id"], "resolve", note="已清运", photo_ids=[proof])
+    neighbour, handler = people["demo-resident-2"], people["demo-grid-worker"]
+    assert client.get(f"/api/v1/uploads/{created['photos'][0]['id']}",
+                      headers=neighbour).status_code == 200
+    refused = client.get(f"/api/v1/uploads/{proof}", headers=neighbour)
+    assert refused.status_code == 404 and refused.get_json()["code"] == "upload_not_found"
+    assert client.get(f"/api/v1/uploads/{proof}", headers=people["demo-resident"]).status_code \
+        == 200  # the reporter sees the proof
+    assert client.get(f"/api/v1/uploads/{proof}", headers=handler).status_code == 200
+
+
 def test_anonymous_report_hides_the_reporter_from_handlers(client, people, report):
     incident_id = report(anonymous=True)["id"]
     seen = client.get(f"/api/v1/incidents/{incident_id}",
                       headers=people["demo-grid-worker"]).get_json()
     assert seen["reporter"] == {"name": "匿名居民"}
+    assert seen["timeline"][0]["actor"] == "匿名居民" and "张阿姨" not in str(seen)
     own = client.get(f"/api/v1/incidents/{incident_id}", headers=people["demo-resident"])
     assert own.get_json()["reporter"]["name"] == "张阿姨"
     refused = report(expect=422, anonymous=True, category="dispute")
@@ -123,7 +140,8 @@ def test_escalate_to_department_which_accepts_and_resolves(demo, people, report,
                     department_id=demo["departments"]["城管"])
     assert escalated["status"]["code"] == "escalated" and escalated["responded_at"] is None
     assert notified(demo["users"]["demo-department"], "incident_task")
-    act("demo-grid-worker", incident_id, "accept", expect=403)  # it is the department's now
+    # it is the department's now
+    assert act("demo-grid-worker", incident_id, "accept", expect=403)["code"] == "forbidden"
     act("demo-department", incident_id, "accept")
     done = act("demo-department", incident_id, "resolve", note="已执法",
                photo_ids=[photo(people["demo-department"])])
@@ -168,7 +186,7 @@ def test_me_too_and_merging_a_duplicate_carries_followers(demo, people, report, 
     followed = act("demo-resident-2", original, "follow")
     assert followed["follower_count"] == 1
     assert act("demo-resident-2", original, "follow", expect=409)["code"] == "already_following"
-    assert act("demo-resident", original, "follow", expect=403)
+    assert act("demo-resident", original, "follow", expect=403)["code"] == "forbidden"
     duplicate = report(openid="demo-party-member")["id"]
     act("demo-resident-2", duplicate, "follow")
     act("demo-staff", duplicate, "reject", reason="duplicate", duplicate_of=original)

@@ -1,7 +1,9 @@
 """Incident lists by scope, nearby duplicates, statistics."""
 from __future__ import annotations
 
+from datetime import datetime
 
+from app.models.base import utcnow
 from tests.conftest import counting_queries
 
 
@@ -32,8 +34,7 @@ def test_scopes_show_each_role_its_own(client, demo, people, report):
 
 
 def test_filters_and_pagination(client, people, report):
-    for _ in range(3):
-        report()
+    fresh = {report()["id"] for _ in range(3)}
     headers = people["demo-resident"]
     first = client.get("/api/v1/incidents?scope=mine&limit=2", headers=headers).get_json()
     second = client.get(f"/api/v1/incidents?scope=mine&limit=2&cursor={first['next_cursor']}",
@@ -47,8 +48,13 @@ def test_filters_and_pagination(client, people, report):
     overdue = client.get("/api/v1/incidents?scope=compound&overdue=true&limit=100",
                          headers=people["demo-staff"]).get_json()["items"]
     assert overdue  # the demo data has incidents past their deadlines
+    now, at = utcnow(), datetime.fromisoformat
+    assert not fresh & {i["id"] for i in overdue}  # just filed: within both deadlines
+    assert all(i["status"]["code"] not in ("resolved", "closed", "rejected") and (
+        at(i["resolve_by"]) < now or (i["responded_at"] is None and at(i["respond_by"]) < now))
+        for i in overdue)
     bad = client.get("/api/v1/incidents?scope=everything", headers=headers)
-    assert bad.status_code == 422
+    assert bad.status_code == 422 and bad.get_json()["code"] == "validation_error"
 
 
 def test_list_costs_a_fixed_number_of_queries(app, client, people, report):
@@ -133,4 +139,9 @@ def test_staff_manage_categories_and_others_may_not(client, demo, people, report
     codes = [c["code"] for c in client.get("/api/v1/incident-categories",
                                            headers=people["demo-resident"]).get_json()["items"]]
     assert "elevator" not in codes
+    # Hours left out: the defaults (respond within an hour, resolve within a day).
+    plain = client.post("/api/v1/incident-categories", headers=people["demo-staff"],
+                        json={"code": "pets", "name": "宠物扰民"})
+    assert plain.status_code == 201, plain.get_json()
+    assert (plain.get_json()["respond_hours"], plain.get_json()["resolve_hours"]) == (1, 24)
     assert report(expect=422, category="elevator")["code"] == "unknown_category"

@@ -129,6 +129,8 @@ def test_rankings_scope_and_bad_input(client, auth, demo):
     for query, status, code in [("period=year", 422, "validation_error"),
                                 ("month=2026-13", 422, "validation_error"),
                                 ("month=abc", 422, "validation_error"),
+                                ("month=0000-01", 422, "validation_error"),
+                                ("month=9999-12", 422, "validation_error"),
                                 ("limit=0", 422, "validation_error"),
                                 ("compound_id=999999", 404, "scope_not_found")]:
         assert_envelope(client.get(f"/api/v1/points/rankings?{query}", headers=viewer),

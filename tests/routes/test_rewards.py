@@ -13,7 +13,7 @@ from PIL import Image
 from app.extensions import db
 from app.jobs import get_job
 from app.jobs.runner import run_job
-from app.models import LedgerEntry, Notification, Redemption, RedemptionStatus
+from app.models import LedgerEntry, Notification, Redemption, RedemptionStatus, Upload
 from app.models.base import utcnow
 from app.services import points
 from tests.points_helpers import (balance, count, give, in_app, make_reward,
@@ -38,6 +38,20 @@ def resident(app, auth, demo):
 
 
 # --- managing the shop ------------------------------------------------------------------
+
+def test_a_reward_picture_is_never_taken_from_an_incident(app, client, demo, people, report):
+    # The staff member's own photo, attached to their report: reward pictures are public,
+    # so re-pointing it would publish an incident photo.
+    incident_photo = report(openid="demo-staff")["photos"][0]["id"]
+    refused = client.post("/api/v1/rewards", headers=people["demo-staff"], json={
+        **NEW_REWARD, "community_id": demo["community"], "picture_id": incident_photo})
+    assert_envelope(refused, 404, "upload_not_found")
+    with app.app_context():
+        upload = db.session.get(Upload, incident_photo)
+        assert (upload.ref_kind, upload.owner_id) == ("incident", demo["users"]["demo-staff"])
+    assert client.get(f"/api/v1/uploads/{incident_photo}",
+                      headers=people["demo-resident-3"]).status_code == 404
+
 
 def test_staff_manage_rewards_with_a_picture(app, client, auth, demo):
     staff = auth("demo-staff")

@@ -10,7 +10,7 @@ from app.extensions import db
 from app.models import User
 
 
-def in_transaction(app) -> bool:
+def in_transaction() -> bool:
     """Whether the session's DBAPI connection has an open transaction after a read."""
     db.session.execute(sa.select(User.id).limit(1)).all()
     raw = db.session.connection().connection.dbapi_connection
@@ -23,10 +23,10 @@ def in_transaction(app) -> bool:
 
 def test_get_reads_in_autocommit_and_post_in_a_transaction(app):
     with app.test_request_context("/api/v1/me", method="GET"):
-        assert not in_transaction(app)
+        assert not in_transaction()
         db.session.remove()
     with app.test_request_context("/api/v1/incidents", method="POST"):
-        assert in_transaction(app)
+        assert in_transaction()
         db.session.remove()
 
 

@@ -41,3 +41,13 @@ def test_missing_payload_and_unknown_template_are_programming_errors():
         templates.check_payload(templates.get("work_digest"), {"open": 1})
     with pytest.raises(ValueError, match="unknown notification template"):
         templates.get("nope")
+
+
+def test_a_payload_the_dispatcher_could_not_render_is_refused_when_queued():
+    template = templates.get("work_digest")
+    good = {"open": 2, "overdue": 0, "summary": "楼道灯坏了", "at": "2026-11-22T00:00:00+00:00"}
+    templates.check_payload(template, good)
+    with pytest.raises(ValueError):
+        templates.check_payload(template, {**good, "at": "not-a-date"})
+    with pytest.raises(ValueError, match="needs payload keys"):
+        templates.check_payload(template, {k: v for k, v in good.items() if k != "open"})
