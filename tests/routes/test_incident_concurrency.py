@@ -14,10 +14,14 @@ def test_one_of_many_simultaneous_accepts_wins(app, demo, report, people):
     worker = people["demo-grid-worker"]
 
     def accept(_):
-        return app.test_client().post(f"/api/v1/incidents/{incident_id}/transitions",
-                                      headers=worker, json={"action": "accept"}).status_code
+        response = app.test_client().post(f"/api/v1/incidents/{incident_id}/transitions",
+                                          headers=worker, json={"action": "accept"})
+        return response.status_code, response.get_json()["code"] \
+            if response.status_code != 200 else None
 
-    assert sorted(run_together(6, accept)) == [200, 409, 409, 409, 409, 409]
+    outcomes = run_together(6, accept)
+    assert sorted(status for status, _ in outcomes) == [200, 409, 409, 409, 409, 409]
+    assert [o for o in outcomes if o[0] != 200] == [(409, "invalid_transition")] * 5
     with app.app_context():
         accepts = db.session.scalar(sa.select(sa.func.count()).select_from(IncidentEvent).where(
             IncidentEvent.incident_id == incident_id, IncidentEvent.action == "accept"))

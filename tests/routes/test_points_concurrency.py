@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from werkzeug.serving import make_server
 
 from app.extensions import db
-from app.models import Household, LedgerEntry, PointsRule, Redemption, User
+from app.models import Household, LedgerEntry, Notification, PointsRule, Redemption, User
 from app.services import auth as auth_service
 from app.services import points
 from tests.conftest import bearer, login, run_together
@@ -91,6 +91,9 @@ def test_fifty_people_race_for_five_items(app, client, demo, server):
     assert results == {(201, None): 5, (409, "out_of_stock"): 45}, results
     assert stock(app, reward_id) == 0
     assert sorted(balance(app, uid) for uid in racers) == [70] * 5 + [100] * 45
+    # The losers left nothing behind: no redemption, no "ready" message.
+    assert count(app, Redemption, Redemption.reward_id == reward_id) == 5
+    assert count(app, Notification, Notification.template_key == "redemption_ready") == 5
     assert_verified(app)
 
 
