@@ -150,7 +150,7 @@ def notifications_dispatch(until_empty: bool, batch_size: int | None):
     import signal
     import threading
 
-    from app.services import dispatch
+    from app.services.notifications import dispatch
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -165,7 +165,7 @@ points_cli = AppGroup("points", help="The points ledger.")
 @points_cli.command("verify")
 def points_verify():
     """Prove every cached balance equals the sum of its ledger entries (exit 1 if not)."""
-    from app.services import points
+    from app.services.points import ledger as points
 
     problems = points.verify()
     for p in problems:
@@ -180,7 +180,7 @@ def points_verify():
 @click.command("seed-demo")
 def seed_demo():
     """Create the demo community (safe to run twice)."""
-    from app.services.demo import seed_demo as run
+    from app.services.demo.seed import seed_demo as run
 
     counts = run()
     click.echo("demo data ready: " + ", ".join(f"{k}={v}" for k, v in counts.items()))

@@ -1,5 +1,5 @@
 """How the app uses its database connections: SQLite settings, pinging idle connections,
-and autocommit reads for GET requests."""
+autocommit reads for GET requests, and `outside_transaction()` before a remote call."""
 from __future__ import annotations
 
 import functools
@@ -58,6 +58,30 @@ def end_read_only(session: Session) -> None:
     request (a test's app context) does not write through it later."""
     if session.info.pop("read_only", False):
         session.rollback()
+
+
+@sa.event.listens_for(Session, "after_flush")
+def _mark_written(session, _context) -> None:
+    session.info["written"] = True
+
+
+@sa.event.listens_for(Session, "after_transaction_end")
+def _clear_written(session, transaction) -> None:
+    if transaction.parent is None:  # the outermost transaction ended: nothing is pending
+        session.info.pop("written", None)
+
+
+def outside_transaction(session=None) -> None:
+    """End the current transaction before a remote call (WeChat): nothing may call out while
+    holding locks or a connection. Refuses (RuntimeError) if the transaction has written or
+    holds unflushed changes: committing half a service's work would break its atomicity.
+    Loaded objects are expired, so the caller reads (and locks) again afterwards."""
+    from app.extensions import db
+
+    session = session or db.session()
+    if session.new or session.dirty or session.deleted or session.info.get("written"):
+        raise RuntimeError("outside_transaction() with pending writes: call out first")
+    session.commit()
 
 
 def ping_after_idle(engine: sa.Engine, seconds: float) -> None:

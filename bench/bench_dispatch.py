@@ -25,8 +25,9 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from config import database_url  # noqa: E402
 from harness import BIN, ROOT, Stack  # noqa: E402
+
+from config import database_url  # noqa: E402
 
 DIGEST = {"open": 1, "overdue": 0, "at": "2026-11-22T00:00:00+00:00"}
 

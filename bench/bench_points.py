@@ -35,9 +35,19 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from harness import (  # noqa: E402
+    RESULTS,
+    ROOT,
+    Scenario,
+    Stack,
+    ensure_wrk,
+    format_table,
+    git_revision,
+    parse_args,
+    run_scenarios,
+)
+
 from config import database_url  # noqa: E402
-from harness import (RESULTS, ROOT, Scenario, Stack, ensure_wrk, format_table,  # noqa: E402
-                     git_revision, parse_args, run_scenarios)
 
 POINTS_LUA = r"""
 local n

@@ -85,9 +85,9 @@ def ctx(app):
 @pytest.fixture
 def demo(app):
     """The demo community; returns its ids by name."""
-    from app.services.demo import seed_demo
-    from app.models import Building, Community, Compound, Department, Grid, User
     from app.extensions import db
+    from app.models import Building, Community, Compound, Department, Grid, User
+    from app.services.demo.seed import seed_demo
 
     with app.app_context():
         seed_demo()

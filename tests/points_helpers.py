@@ -7,9 +7,18 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from app.extensions import db
-from app.models import (Community, PointsAccount, PointsRule, Reward, Role, RoleGrant,
-                        ScopeKind, Street, User)
-from app.services import points
+from app.models import (
+    Community,
+    PointsAccount,
+    PointsRule,
+    Reward,
+    Role,
+    RoleGrant,
+    ScopeKind,
+    Street,
+    User,
+)
+from app.services.points import ledger as points
 
 
 def in_app(app, fn):

@@ -9,8 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from app.jobs import digest, housekeeping, incidents
-from app.jobs import redemptions
+from app.jobs import digest, housekeeping, incidents, redemptions
 
 
 @dataclass(frozen=True)

@@ -1,36 +1,34 @@
 """work-digest: each morning, every grid worker gets one message about their open work.
 
-Features register a work source: `register_source(fn)` where `fn(user_ids)` returns
+`SOURCES` names every feature's work source: a function `fn(user_ids)` returning
 `{user_id: [WorkItem, ...]}` for the open work of those grid workers. A grid worker with
 nothing open gets no message.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable
+from typing import NamedTuple
 
 import sqlalchemy as sa
+from werkzeug.utils import import_string
 
+from app import timeutil
 from app.extensions import db
 from app.models import Role, RoleGrant
 from app.models.base import utcnow
-from app.services.notifications import notify
-from app.services.templates import SHANGHAI
+from app.services.notifications.outbox import notify
 
 
-@dataclass(frozen=True)
-class WorkItem:
+class WorkItem(NamedTuple):
     title: str
     overdue: bool
 
 
-SOURCES: list[Callable[[list[int]], dict[int, list[WorkItem]]]] = []
-
-
-def register_source(source: Callable[[list[int]], dict[int, list[WorkItem]]]) -> None:
-    if source not in SOURCES:
-        SOURCES.append(source)
+# Every feature's source of open work ("module:function"), named here rather than imported:
+# the sources' modules import WorkItem from this one.
+SOURCES: tuple[str, ...] = (
+    "app.jobs.incidents:open_work",
+)
 
 
 def run(dry_run: bool = False, now: datetime | None = None) -> dict:
@@ -39,9 +37,9 @@ def run(dry_run: bool = False, now: datetime | None = None) -> dict:
         sa.select(RoleGrant.user_id).where(RoleGrant.role == Role.GRID_WORKER))))
     work: dict[int, list[WorkItem]] = {uid: [] for uid in workers}
     for source in SOURCES:
-        for user_id, items in source(workers).items():
+        for user_id, items in import_string(source)(workers).items():
             work.setdefault(user_id, []).extend(items)
-    day = now.astimezone(SHANGHAI).date().isoformat()
+    day = timeutil.today(now).isoformat()
     queued = 0
     for user_id, items in work.items():
         if not items:

@@ -9,7 +9,7 @@ from flask import current_app
 from app.extensions import db
 from app.models import DeliveryStatus, IdempotencyRecord, JobRun, Notification
 from app.models.base import utcnow
-from app.services.dispatch import release_expired_leases
+from app.services.notifications.dispatch import release_expired_leases
 
 IDEMPOTENCY_RETENTION = timedelta(days=7)
 JOB_HISTORY_RETENTION = timedelta(days=30)

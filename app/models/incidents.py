@@ -18,7 +18,6 @@ from app.models.base import LabelledEnum, UTCDateTime, str_enum, utcnow
 from app.models.org import Building
 from app.models.users import ScopeKind, User
 
-
 DEFAULT_RESPOND_HOURS = 1  # 岢岚县: respond within an hour, resolve within a day
 DEFAULT_RESOLVE_HOURS = 24
 

@@ -5,10 +5,16 @@ from flask.views import MethodView
 
 from app.extensions import config_limit, limiter
 from app.routes.common import Blueprint
-from app.schemas.users import (HouseholdBindSchema, LoginResultSchema, LoginSchema, MeSchema,
-                               UserSchema)
+from app.schemas.users import (
+    HouseholdBindSchema,
+    LoginResultSchema,
+    LoginSchema,
+    MeSchema,
+    UserSchema,
+)
 from app.security import bearer_token, current_user, login_required
-from app.services import auth, notifications, org
+from app.services import auth, org
+from app.services.notifications import inbox
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1", description="登录与个人信息")
 
@@ -37,7 +43,7 @@ class Me(MethodView):
     @blp.response(200, MeSchema)
     def get(self):
         """The signed-in user: roles, household, compound, unread notifications"""
-        return notifications.profile(current_user())
+        return inbox.profile(current_user())
 
 
 @blp.route("/me/household", methods=["PUT"])

@@ -5,12 +5,22 @@ from marshmallow import Schema, fields
 
 from app.routes.common import Blueprint, idempotent
 from app.schemas.common import page_of
-from app.schemas.incidents import (CategoryCreateSchema, CategorySchema, CategoryUpdateSchema,
-                                   IncidentCreateSchema, IncidentDetailSchema,
-                                   IncidentListArgs, IncidentListItemSchema, NearbyArgs,
-                                   StatsArgs, TransitionSchema, detail_item, list_item)
+from app.schemas.incidents import (
+    CategoryCreateSchema,
+    CategorySchema,
+    CategoryUpdateSchema,
+    IncidentCreateSchema,
+    IncidentDetailSchema,
+    IncidentListArgs,
+    IncidentListItemSchema,
+    NearbyArgs,
+    StatsArgs,
+    TransitionSchema,
+    detail_item,
+    list_item,
+)
 from app.security import current_user, login_required
-from app.services import incident_flow, incident_queries, incident_stats, incidents
+from app.services.incidents import categories, filing, flow, queries, stats
 
 blp = Blueprint("incidents", __name__, url_prefix="/api/v1", description="随手拍")
 
@@ -29,15 +39,15 @@ def _items(pairs):
 
 
 def _detail(incident_id):
-    return detail_item(incident_queries.detail(current_user(), incident_id), current_user().id)
+    return detail_item(queries.detail(current_user(), incident_id), current_user().id)
 
 
 @blp.route("/incident-categories", methods=["GET"])
 @login_required
 @blp.response(200, CategoryList)
-def categories():
+def list_categories():
     """Categories with their SLA hours"""
-    return {"items": incidents.list_categories()}
+    return {"items": categories.list_categories()}
 
 
 @blp.route("/incident-categories", methods=["POST"])
@@ -46,7 +56,7 @@ def categories():
 @blp.response(201, CategorySchema)
 def create_category(payload):
     """Add a category (staff)"""
-    return incidents.save_category(current_user(), payload.pop("code"), payload, create=True)
+    return categories.save_category(current_user(), payload.pop("code"), payload, create=True)
 
 
 @blp.route("/incident-categories/<code>", methods=["PUT"])
@@ -55,7 +65,7 @@ def create_category(payload):
 @blp.response(200, CategorySchema)
 def update_category(payload, code):
     """Change a category's name, SLA hours, department, visibility (staff)"""
-    return incidents.save_category(current_user(), code, payload, create=False)
+    return categories.save_category(current_user(), code, payload, create=False)
 
 
 @blp.route("/incidents", methods=["POST"])
@@ -65,7 +75,7 @@ def update_category(payload, code):
 @blp.response(201, IncidentDetailSchema)
 def create(payload):
     """Report a problem (随手拍); routed to the building's grid worker"""
-    return _detail(incidents.create_incident(current_user(), **payload).id)
+    return _detail(filing.create_incident(current_user(), **payload).id)
 
 
 @blp.route("/incidents", methods=["GET"])
@@ -78,7 +88,7 @@ def create(payload):
     "schema": page_of(IncidentListItemSchema)}}}})
 def list_incidents(args):
     """mine | assigned | compound | public, filtered by status, category, overdue"""
-    page = incident_queries.list_incidents(current_user(), **args)
+    page = queries.list_incidents(current_user(), **args)
     return {"items": _items(page["items"]), "next_cursor": page["next_cursor"]}
 
 
@@ -88,16 +98,16 @@ def list_incidents(args):
 @blp.response(200, IncidentList)
 def nearby(args):
     """Open incidents within 200 m in the last 30 days (say "me too" instead)"""
-    return {"items": _items(incident_queries.nearby(current_user(), **args))}
+    return {"items": _items(queries.nearby(current_user(), **args))}
 
 
 @blp.route("/incidents/stats", methods=["GET"])
 @login_required
 @blp.arguments(StatsArgs, location="query")
 @blp.response(200)
-def stats(args):
+def incident_stats(args):
     """Counts, on-time rates, medians, top categories, overdue (secretary, staff)"""
-    return incident_stats.incident_stats(current_user(), **args)
+    return stats.incident_stats(current_user(), **args)
 
 
 @blp.route("/incidents/<int:incident_id>", methods=["GET"])
@@ -114,5 +124,5 @@ def detail(incident_id):
 @blp.response(200, IncidentDetailSchema)
 def transition(payload, incident_id):
     """accept, start, resolve, escalate, reassign, reject, confirm, reopen, rate, follow, comment"""
-    incident_flow.transition(current_user(), incident_id, **payload)
+    flow.transition(current_user(), incident_id, **payload)
     return _detail(incident_id)

@@ -3,10 +3,14 @@ from __future__ import annotations
 
 from app.routes.common import Blueprint, idempotent
 from app.schemas.common import page_of
-from app.schemas.notifications import (CreditListSchema, InboxArgs, InboxItemSchema,
-                                       SubscriptionsSchema)
+from app.schemas.notifications import (
+    CreditListSchema,
+    InboxArgs,
+    InboxItemSchema,
+    SubscriptionsSchema,
+)
 from app.security import current_user, login_required
-from app.services import notifications
+from app.services.notifications import inbox, subscriptions
 
 blp = Blueprint("notifications", __name__, url_prefix="/api/v1", description="消息与订阅")
 
@@ -18,7 +22,7 @@ blp = Blueprint("notifications", __name__, url_prefix="/api/v1", description="�
 @blp.response(200, CreditListSchema)
 def subscribe(payload):
     """Record the result of wx.requestSubscribeMessage: one credit per acceptance"""
-    items = notifications.record_subscriptions(current_user(), payload["template_keys"],
+    items = subscriptions.record_subscriptions(current_user(), payload["template_keys"],
                                                payload["rejected_keys"])
     return {"items": items}
 
@@ -27,9 +31,9 @@ def subscribe(payload):
 @login_required
 @blp.arguments(InboxArgs, location="query")
 @blp.response(200, page_of(InboxItemSchema))
-def inbox(args):
+def my_inbox(args):
     """My notifications, newest first"""
-    return notifications.inbox(current_user(), args["cursor"], args["limit"], args["unread"])
+    return inbox.inbox(current_user(), args["cursor"], args["limit"], args["unread"])
 
 
 @blp.route("/inbox/<int:notification_id>/read", methods=["POST"])
@@ -37,4 +41,4 @@ def inbox(args):
 @blp.response(200, InboxItemSchema)
 def read(notification_id):
     """Mark one notification read"""
-    return notifications.mark_read(current_user(), notification_id)
+    return inbox.mark_read(current_user(), notification_id)

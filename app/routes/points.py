@@ -3,10 +3,16 @@ from __future__ import annotations
 
 from app.routes.common import Blueprint, idempotent
 from app.schemas.common import PageArgs
-from app.schemas.points import (AdjustmentResultSchema, AdjustmentSchema, PointsSchema,
-                                PreferencesSchema, RankingArgs, RankingSchema)
+from app.schemas.points import (
+    AdjustmentResultSchema,
+    AdjustmentSchema,
+    PointsSchema,
+    PreferencesSchema,
+    RankingArgs,
+    RankingSchema,
+)
 from app.security import current_user, login_required
-from app.services import points
+from app.services.points import ledger, rankings
 
 blp = Blueprint("points", __name__, url_prefix="/api/v1", description="积分")
 
@@ -15,9 +21,9 @@ blp = Blueprint("points", __name__, url_prefix="/api/v1", description="积分")
 @login_required
 @blp.arguments(PageArgs, location="query")
 @blp.response(200, PointsSchema)
-def ledger(args):
+def my_ledger(args):
     """My balance and ledger, newest first, each entry with why"""
-    return points.ledger(current_user(), args["cursor"], args["limit"])
+    return ledger.ledger(current_user(), args["cursor"], args["limit"])
 
 
 @blp.route("/points/adjustments", methods=["POST"])
@@ -27,7 +33,7 @@ def ledger(args):
 @blp.response(201, AdjustmentResultSchema)
 def adjust(payload):
     """Staff: award or deduct points for a resident of their community, with a reason"""
-    entry, balance = points.adjust(current_user(), payload["user_id"], payload["amount"],
+    entry, balance = ledger.adjust(current_user(), payload["user_id"], payload["amount"],
                                    payload["reason"])
     return {"entry": entry, "balance": balance}
 
@@ -38,14 +44,14 @@ def adjust(payload):
 @blp.response(200, PreferencesSchema)
 def preferences(payload):
     """Show or hide my name in the public monthly ranking"""
-    return points.set_ranking_public(current_user(), payload["ranking_public"])
+    return ledger.set_ranking_public(current_user(), payload["ranking_public"])
 
 
 @blp.route("/points/rankings", methods=["GET"])
 @login_required
 @blp.arguments(RankingArgs, location="query")
 @blp.response(200, RankingSchema)
-def rankings(args):
+def monthly_rankings(args):
     """每月一星: top earners of a compound (default: mine) or a community in a month"""
-    return points.rankings(current_user(), args["month"], args["compound_id"],
+    return rankings.rankings(current_user(), args["month"], args["compound_id"],
                            args["community_id"], args["limit"])

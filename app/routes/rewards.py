@@ -3,10 +3,17 @@ from __future__ import annotations
 
 from app.routes.common import Blueprint, idempotent
 from app.schemas.common import page_of
-from app.schemas.points import (RedeemSchema, RedemptionArgs, RedemptionSchema, RewardArgs,
-                                RewardCreateSchema, RewardSchema, RewardUpdateSchema)
+from app.schemas.points import (
+    RedeemSchema,
+    RedemptionArgs,
+    RedemptionSchema,
+    RewardArgs,
+    RewardCreateSchema,
+    RewardSchema,
+    RewardUpdateSchema,
+)
 from app.security import current_user, login_required
-from app.services import rewards
+from app.services.points import rewards
 
 blp = Blueprint("rewards", __name__, url_prefix="/api/v1", description="积分超市")
 

@@ -14,7 +14,7 @@ SCOPES = ["mine", "assigned", "compound", "public"]
 
 
 def list_item(row, viewer_id: int, full: bool) -> dict:
-    """A list row (a mapping of incident_queries.LIST_COLUMNS) as the list item; same keys
+    """A list row (a mapping of app.services.incidents.queries.LIST_COLUMNS) as the list item; same keys
     as the detail. Times stay datetimes: the JSON encoder (lists) or the schema (detail)
     writes them."""
     if not full:
@@ -43,7 +43,7 @@ def list_item(row, viewer_id: int, full: bool) -> dict:
 
 
 def detail_item(detail, viewer_id: int) -> dict:
-    """One incident (incident_queries.IncidentDetail) as the list item plus its photos and
+    """One incident (queries.IncidentDetail) as the list item plus its photos and
     timeline; the public view shows no names, notes or later photos."""
     def photos(ids):
         return [{"id": i, "url": signed_url(i)} for i in ids]

@@ -3,7 +3,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from app.schemas.common import PageArgs
-from app.services import templates
+from app.services.notifications import templates
 
 
 class SubscriptionsSchema(Schema):

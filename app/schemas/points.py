@@ -6,7 +6,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from app.models import RedemptionStatus
 from app.schemas.common import PageArgs, labelled
 from app.schemas.uploads import UploadSchema
-from app.services.points import MAX_ADJUSTMENT, describe
+from app.services.points.ledger import MAX_ADJUSTMENT, describe
 
 AWARE = {"awareness": "时间应带时区，如 2026-11-22T08:00:00+08:00"}
 MONTH = validate.Regexp(r"^(19|20)\d\d-(0[1-9]|1[0-2])$", error="应为 YYYY-MM 格式的月份")

@@ -14,8 +14,18 @@ import sqlalchemy as sa
 
 from app.errors import Forbidden
 from app.extensions import db
-from app.models import (Building, Community, Compound, Department, Grid, Household, Role,
-                        RoleGrant, ScopeKind, User)
+from app.models import (
+    Building,
+    Community,
+    Compound,
+    Department,
+    Grid,
+    Household,
+    Role,
+    RoleGrant,
+    ScopeKind,
+    User,
+)
 
 ScopeKey = tuple[ScopeKind, int]
 HOUSEHOLD_SCOPED_ROLES = {Role.RESIDENT, Role.PARTY_MEMBER}
@@ -79,7 +89,7 @@ def authorize(user: User, roles: Role | Iterable[Role], target=None) -> None:
         raise Forbidden()
 
 
-def holders(role: Role, kind: ScopeKind, scope_id: int | None) -> list[int]:
+def grantees(role: Role, kind: ScopeKind, scope_id: int | None) -> list[int]:
     """The ids of the users holding `role` in exactly this scope (e.g. a compound's secretaries)."""
     return list(db.session.scalars(sa.select(RoleGrant.user_id).where(
         RoleGrant.role == role, RoleGrant.scope_kind == kind, RoleGrant.scope_id == scope_id)))

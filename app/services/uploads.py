@@ -2,18 +2,24 @@
 
 The stored file is a re-encoding of the decoded pixels, so no metadata (GPS position,
 camera serial) survives. Who may fetch an image: its owner, admin, and whoever may see the
-record it is attached to (features register a checker per `ref_kind`).
+record it is attached to: `VIEW_CHECKERS` names, per `ref_kind`, the function that decides.
+
+Any record takes photos the same way: `own_photos(user, ids)` proves the ids are the user's
+own unattached uploads (422 otherwise), `attach(photos, ref_kind, ref_id)` ties them to it.
 """
 from __future__ import annotations
 
+import functools
 import io
 import secrets
 import warnings
 from typing import Callable
 
+import sqlalchemy as sa
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from PIL import Image, ImageOps
+from werkzeug.utils import import_string
 
 from app.errors import Forbidden, NotFound, PayloadTooLarge, UnsupportedMedia, ValidationFailed
 from app.extensions import db
@@ -24,12 +30,39 @@ from app.storage import get_storage
 FORMATS = {"JPEG": ("image/jpeg", "jpg"), "PNG": ("image/png", "png"),
            "WEBP": ("image/webp", "webp")}
 
-# ref_kind -> checker(user, upload) -> bool, registered by the features that attach images.
-VIEW_CHECKERS: dict[str, Callable[[User, Upload], bool]] = {}
+# Who may see an attached image: ref_kind -> "module:function" deciding (user, upload) ->
+# bool. Named, not imported, because the features that attach images import this module.
+VIEW_CHECKERS: dict[str, str] = {
+    "incident": "app.services.incidents.access:can_view_photo",
+    "reward": "app.services.points.rewards:can_view_picture",
+}
 
 
-def register_view_checker(ref_kind: str, checker: Callable[[User, Upload], bool]) -> None:
-    VIEW_CHECKERS[ref_kind] = checker
+@functools.cache
+def view_checker(ref_kind: str) -> Callable[[User, Upload], bool] | None:
+    name = VIEW_CHECKERS.get(ref_kind)
+    return import_string(name) if name else None
+
+
+def own_photos(user: User, photo_ids: list[int]) -> list[Upload]:
+    """The uploads, all owned by `user` and not yet attached elsewhere, else 422."""
+    if not photo_ids:
+        return []
+    if len(set(photo_ids)) != len(photo_ids):
+        raise ValidationFailed("照片重复", code="invalid_photos", errors={"photo_ids": ["照片重复"]})
+    uploads = list(db.session.scalars(sa.select(Upload).where(Upload.id.in_(photo_ids))))
+    if len(uploads) != len(photo_ids) or any(
+            u.owner_id != user.id or u.ref_kind is not None for u in uploads):
+        raise ValidationFailed("照片无效：只能使用自己刚上传的照片", code="invalid_photos",
+                               errors={"photo_ids": ["照片不存在或不属于你"]})
+    return uploads
+
+
+def attach(uploads: list[Upload], ref_kind: str, ref_id: int) -> list[int]:
+    """Tie the uploads to a record (flushes nothing); returns their ids in order."""
+    for upload in uploads:
+        upload.ref_kind, upload.ref_id = ref_kind, ref_id
+    return [u.id for u in uploads]
 
 
 def create_upload(owner: User, data: bytes) -> Upload:
@@ -95,7 +128,7 @@ def _reencode(image: Image.Image, fmt: str) -> bytes:
 def can_view(user: User, upload: Upload) -> bool:
     if upload.owner_id == user.id or has_role(user, Role.ADMIN):
         return True
-    checker = VIEW_CHECKERS.get(upload.ref_kind or "")
+    checker = view_checker(upload.ref_kind or "")
     return bool(checker and upload.ref_id is not None and checker(user, upload))
 
 

@@ -5,8 +5,17 @@ import sqlalchemy as sa
 
 from app.errors import NotFound, ValidationFailed
 from app.extensions import db
-from app.models import (ROLE_SCOPE, Community, Compound, Department, Grid, Role, RoleGrant,
-                        ScopeKind, User)
+from app.models import (
+    ROLE_SCOPE,
+    Community,
+    Compound,
+    Department,
+    Grid,
+    Role,
+    RoleGrant,
+    ScopeKind,
+    User,
+)
 from app.services.common import get_or_create
 
 SCOPE_MODELS = {ScopeKind.GRID: Grid, ScopeKind.COMPOUND: Compound,

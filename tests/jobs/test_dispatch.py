@@ -10,8 +10,8 @@ import time_machine
 from app.extensions import db
 from app.models import DeliveryStatus, Notification, SubscriptionCredit
 from app.models.base import utcnow
-from app.services import dispatch
-from app.services.notifications import notify
+from app.services.notifications import dispatch
+from app.services.notifications.outbox import notify
 
 DIGEST = {"open": 3, "overdue": 1, "summary": "楼道灯坏了", "at": "2026-11-22T00:00:00+00:00"}
 

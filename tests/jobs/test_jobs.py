@@ -11,10 +11,16 @@ from app.extensions import db
 from app.jobs import JOBS, digest, get_job
 from app.jobs.runner import run_job
 from app.jobs.scheduler import Scheduler, try_lease
-from app.models import (DeliveryStatus, IdempotencyRecord, Incident, IncidentStatus, JobRun,
-                        Notification)
+from app.models import (
+    DeliveryStatus,
+    IdempotencyRecord,
+    Incident,
+    IncidentStatus,
+    JobRun,
+    Notification,
+)
 from app.models.base import utcnow
-from app.services.notifications import notify
+from app.services.notifications.outbox import notify
 
 DIGEST = {"open": 1, "overdue": 0, "summary": "x", "at": "2026-11-22T00:00:00+00:00"}
 
@@ -48,7 +54,7 @@ def test_housekeeping_prunes_only_old_finished_rows(app, make_user):
 
 
 def test_housekeeping_returns_expired_leases_to_the_queue(app, make_user):
-    from app.services import dispatch
+    from app.services.notifications import dispatch
 
     user = make_user("u", follower=True)
     notify(user, "work_digest", DIGEST, dedupe_key="leased")
@@ -68,17 +74,21 @@ def no_incidents(demo, ctx):
     db.session.commit()
 
 
-@pytest.fixture
-def open_work(demo, no_incidents):
-    """Another work source (as a later feature would register): two items for grid worker 1."""
-    worker = demo["users"]["demo-grid-worker"]
+OTHER_SOURCE_WORKER: list[int] = []
 
-    def source(user_ids):
-        return {worker: [digest.WorkItem("楼道灯坏了", overdue=True),
-                         digest.WorkItem("垃圾未清运", overdue=False)]}
-    digest.register_source(source)
+
+def other_source(user_ids):
+    """Another work source, as a later feature would declare: two items for grid worker 1."""
+    return {OTHER_SOURCE_WORKER[0]: [digest.WorkItem("楼道灯坏了", overdue=True),
+                                     digest.WorkItem("垃圾未清运", overdue=False)]}
+
+
+@pytest.fixture
+def open_work(demo, no_incidents, monkeypatch):
+    worker = demo["users"]["demo-grid-worker"]
+    OTHER_SOURCE_WORKER[:] = [worker]
+    monkeypatch.setattr(digest, "SOURCES", digest.SOURCES + (f"{__name__}:other_source",))
     yield worker
-    digest.SOURCES.remove(source)
 
 
 def test_digest_messages_grid_workers_with_open_work_once_a_day(open_work, ctx):

@@ -118,7 +118,7 @@ def runs() -> list:
 
 
 def assert_never_twice(rows: list, interval: float) -> None:
-    gaps = [(b.started_at - a.started_at).total_seconds() for a, b in zip(rows, rows[1:])]
+    gaps = [(b.started_at - a.started_at).total_seconds() for a, b in zip(rows, rows[1:], strict=False)]
     assert all(gap > interval * 0.75 for gap in gaps), gaps
 
 

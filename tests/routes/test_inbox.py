@@ -5,7 +5,7 @@ import sqlalchemy as sa
 
 from app.extensions import db
 from app.models import SubscriptionCredit, User
-from app.services.notifications import notify
+from app.services.notifications.outbox import notify
 
 DIGEST = {"open": 2, "overdue": 0, "summary": "楼道灯坏了", "at": "2026-11-22T00:00:00+00:00"}
 

@@ -10,7 +10,7 @@ import time_machine
 from app.extensions import db
 from app.models import Incident, IncidentFollower, Notification
 from app.models.base import utcnow
-from app.services import dispatch
+from app.services.notifications import dispatch
 
 
 def notified(user_id: int, template_key: str) -> list[dict]:

@@ -5,7 +5,7 @@ import sqlalchemy as sa
 
 from app.extensions import db
 from app.models import LedgerEntry, Notification, PointsRule
-from app.services import points
+from app.services.points import ledger as points
 from tests.points_helpers import balance, count, give, in_app, other_community_staff
 from tests.routes.test_errors import assert_envelope
 

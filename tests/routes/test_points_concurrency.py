@@ -17,7 +17,7 @@ from werkzeug.serving import make_server
 from app.extensions import db
 from app.models import Household, LedgerEntry, Notification, PointsRule, Redemption, User
 from app.services import auth as auth_service
-from app.services import points
+from app.services.points import ledger as points
 from tests.conftest import bearer, login, run_together
 from tests.points_helpers import balance, count, give, in_app, make_reward, stock
 

@@ -15,9 +15,16 @@ from app.jobs import get_job
 from app.jobs.runner import run_job
 from app.models import LedgerEntry, Notification, Redemption, RedemptionStatus, Upload
 from app.models.base import utcnow
-from app.services import points
-from tests.points_helpers import (balance, count, give, in_app, make_reward,
-                                  other_community_staff, stock)
+from app.services.points import ledger as points
+from tests.points_helpers import (
+    balance,
+    count,
+    give,
+    in_app,
+    make_reward,
+    other_community_staff,
+    stock,
+)
 from tests.routes.test_errors import assert_envelope
 
 NEW_REWARD = {"name": "节能台灯", "cost": 120, "stock": 10, "per_user_limit": 1,

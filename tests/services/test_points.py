@@ -12,7 +12,8 @@ import time_machine
 from app.errors import Conflict
 from app.extensions import db
 from app.models import LedgerEntry, PointsAccount, PointsRule, User
-from app.services import points
+from app.services.points import ledger as points
+from app.services.points import rankings
 
 R = PointsRule
 
@@ -182,21 +183,21 @@ def test_monthly_ranking_counts_earnings_masks_opt_outs_and_shares_ties(demo, ct
         points.award(ids["demo-party-member"], R.WISH_FULFILLED, 906)  # April in Shanghai
     viewer = user("demo-resident")
     hq = demo["compounds"]["虹桥小区"]
-    result = points.rankings(viewer, "2025-03", None, None, 10)
+    result = rankings.rankings(viewer, "2025-03", None, None, 10)
     assert result["scope"] == {"kind": "compound", "id": hq, "name": "虹桥小区"}
     assert [(i["rank"], i["name"], i["points"], i["masked"], i["is_me"])
             for i in result["items"]] == [(1, "张阿姨", 20, False, True),
                                           (1, "李**", 20, True, False)]
-    whole = points.rankings(viewer, "2025-03", None, demo["community"], 10)
+    whole = rankings.rankings(viewer, "2025-03", None, demo["community"], 10)
     assert [i["points"] for i in whole["items"]] == [20, 20, 20]
     assert [i["rank"] for i in whole["items"]] == [1, 1, 1]
-    february = points.rankings(viewer, "2025-02", hq, None, 10)
+    february = rankings.rankings(viewer, "2025-02", hq, None, 10)
     assert [(i["name"], i["points"]) for i in february["items"]] == [("李**", 20)]
 
 
 def test_demo_seed_stocks_the_shop_and_history_once(demo, ctx):
     from app.models import Reward
-    from app.services.demo import seed_demo
+    from app.services.demo.seed import seed_demo
 
     entries_before = db.session.scalar(sa.select(sa.func.count()).select_from(LedgerEntry))
     assert seed_demo()["points_entries_added"] == 0  # second run: nothing new

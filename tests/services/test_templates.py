@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.services import templates
+from app.services.notifications import templates
 
 
 def test_thing_is_cut_to_twenty_with_an_ellipsis():

@@ -11,12 +11,20 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from app.extensions import db
-from app.models import (CloseReason, Department, Incident, IncidentCategory, IncidentEvent,
-                        IncidentStatus, RejectReason, User)
+from app.models import (
+    CloseReason,
+    Department,
+    Incident,
+    IncidentCategory,
+    IncidentEvent,
+    IncidentStatus,
+    RejectReason,
+    User,
+)
 from app.models.base import utcnow
 from app.services.common import get_or_create
-from app.services.incident_sla import next_step_at
-from app.services.incidents import deadlines
+from app.services.incidents.categories import deadlines
+from app.services.incidents.sla import next_step_at
 
 # code, name, respond h, resolve h, default department, public, anonymous allowed
 CATEGORIES = [

@@ -5,6 +5,10 @@ was escalated to), the grid worker of its grid, the compound's secretary, the co
 staff, admin. Public view (reporter masked, e.g. "1号楼住户"): residents of the same compound,
 for categories that may appear publicly, once the report is accepted for handling. Anyone
 else is told the incident does not exist (404), not that it is private.
+
+Who holds an incident now (`holders`, `holds`): the department it was escalated to until it
+is reassigned, otherwise its assignee. The flow asks it before `accept`/`start`/`resolve`,
+the SLA ladder to know whom to remind: one rule for both.
 """
 from __future__ import annotations
 
@@ -12,10 +16,17 @@ import sqlalchemy as sa
 
 from app.errors import NotFound
 from app.extensions import db
-from app.models import (Incident, IncidentEvent, IncidentFollower, IncidentStatus, Role,
-                        ScopeKind, Upload, User)
-from app.services.permissions import has_role, has_role_in
-from app.services.uploads import register_view_checker
+from app.models import (
+    Incident,
+    IncidentEvent,
+    IncidentFollower,
+    IncidentStatus,
+    Role,
+    ScopeKind,
+    Upload,
+    User,
+)
+from app.services.permissions import grantees, has_role, has_role_in
 
 HIDDEN_FROM_PUBLIC = (IncidentStatus.SUBMITTED, IncidentStatus.PENDING_REVIEW,
                       IncidentStatus.REJECTED)
@@ -66,7 +77,19 @@ def get_visible(user: User, incident_id: int, for_update: bool = False) -> Incid
     return incident
 
 
-def _photo_checker(user: User, upload: Upload) -> bool:
+def holders(incident: Incident, grantees_of=grantees) -> list[int]:
+    """The ids of whoever holds the incident now. `grantees_of(role, kind, scope_id)` may be
+    a cached `permissions.grantees` (the SLA job asks for the same department often)."""
+    if incident.department_id is not None:  # escalated: the department holds it until reassigned
+        return grantees_of(Role.DEPARTMENT, ScopeKind.DEPARTMENT, incident.department_id)
+    return [incident.assignee_id] if incident.assignee_id is not None else []
+
+
+def holds(user: User, incident: Incident) -> bool:
+    return has_role(user, Role.ADMIN) or user.id in holders(incident)
+
+
+def can_view_photo(user: User, upload: Upload) -> bool:
     """Those who see the incident in full see all its photos; the public view shows only the
     report's own photos (as the detail does), not those of the handling."""
     incident = db.session.get(Incident, upload.ref_id)
@@ -77,6 +100,3 @@ def _photo_checker(user: User, upload: Upload) -> bool:
     report = db.session.scalar(sa.select(IncidentEvent.photo_ids).where(
         IncidentEvent.incident_id == incident.id).order_by(IncidentEvent.id).limit(1))
     return can_view_public(user, incident) and upload.id in (report or [])
-
-
-register_view_checker("incident", _photo_checker)

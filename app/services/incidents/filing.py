@@ -8,20 +8,27 @@ for staff moderation (`pending_review`).
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from app.errors import Conflict, NotFound, ValidationFailed
+from app.database import outside_transaction
+from app.errors import NotFound, ValidationFailed
 from app.extensions import db
-from app.models import (OPEN_STATUSES, Building, Department, Incident, IncidentCategory,
-                        IncidentEvent,
-                        IncidentStatus, Role, RoleGrant, ScopeKind, Upload, User)
+from app.models import (
+    OPEN_STATUSES,
+    Building,
+    Incident,
+    IncidentStatus,
+    Role,
+    RoleGrant,
+    ScopeKind,
+    User,
+)
 from app.models.base import utcnow
-from app.models.incidents import DEFAULT_RESOLVE_HOURS, DEFAULT_RESPOND_HOURS
-from app.services.incident_sla import next_step_at
-from app.services.notifications import notify
-from app.services.permissions import authorize
+from app.services.incidents.categories import deadlines, get_category
+from app.services.incidents.sla import next_step_at
+from app.services.incidents.timeline import record, tell
+from app.services.uploads import attach, own_photos
 from app.wechat.security import check_text
 
 NEAREST_BUILDING_METRES = 300
@@ -34,68 +41,6 @@ def distance_m(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
     dp, dl = p2 - p1, math.radians(lng2 - lng1)
     a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
     return 2 * r * math.asin(math.sqrt(a))
-
-
-def get_category(code: str) -> IncidentCategory:
-    category = db.session.scalar(sa.select(IncidentCategory).where(
-        IncidentCategory.code == code, IncidentCategory.active.is_(True)))
-    if category is None:
-        raise ValidationFailed("请选择有效的问题分类", code="unknown_category",
-                               errors={"category": ["未知分类"]})
-    return category
-
-
-CATEGORY_FIELDS = ("name", "respond_hours", "resolve_hours", "default_department_id", "public",
-                   "anonymous_allowed", "active", "sort_order")
-
-
-def save_category(actor: User, code: str, values: dict, create: bool) -> IncidentCategory:
-    """Staff keep the category list: names, SLA hours, default department, visibility."""
-    authorize(actor, Role.STAFF)
-    category = db.session.scalar(sa.select(IncidentCategory).where(IncidentCategory.code == code))
-    if create and category is not None:
-        raise Conflict("该分类代码已存在", code="category_exists")
-    if not create and category is None:
-        raise NotFound("分类不存在", code="category_not_found")
-    department = values.get("default_department_id")
-    if department is not None and db.session.get(Department, department) is None:
-        raise NotFound("部门不存在", code="department_not_found")
-    category = category or IncidentCategory(code=code, respond_hours=DEFAULT_RESPOND_HOURS,
-                                            resolve_hours=DEFAULT_RESOLVE_HOURS)
-    for field in CATEGORY_FIELDS:
-        if field in values:
-            setattr(category, field, values[field])
-    if category.resolve_hours < category.respond_hours:
-        raise ValidationFailed("办结时限不能短于响应时限", code="invalid_sla")
-    db.session.add(category)
-    db.session.commit()
-    return category
-
-
-def list_categories() -> list[IncidentCategory]:
-    return list(db.session.scalars(sa.select(IncidentCategory).where(
-        IncidentCategory.active.is_(True)).order_by(IncidentCategory.sort_order,
-                                                    IncidentCategory.id)))
-
-
-def own_photos(user: User, photo_ids: list[int]) -> list[Upload]:
-    """The uploads, all owned by `user` and not yet attached elsewhere, else 422."""
-    if not photo_ids:
-        return []
-    if len(set(photo_ids)) != len(photo_ids):
-        raise ValidationFailed("照片重复", code="invalid_photos", errors={"photo_ids": ["照片重复"]})
-    uploads = list(db.session.scalars(sa.select(Upload).where(Upload.id.in_(photo_ids))))
-    if len(uploads) != len(photo_ids) or any(
-            u.owner_id != user.id or u.ref_kind is not None for u in uploads):
-        raise ValidationFailed("照片无效：只能使用自己刚上传的照片", code="invalid_photos",
-                               errors={"photo_ids": ["照片不存在或不属于你"]})
-    return uploads
-
-
-def attach(uploads: list[Upload], incident_id: int) -> list[int]:
-    for upload in uploads:
-        upload.ref_kind, upload.ref_id = "incident", incident_id
-    return [u.id for u in uploads]
 
 
 def locate(user: User, building_id: int | None, lat: float | None,
@@ -138,44 +83,6 @@ def pick_grid_worker(grid_id: int) -> int | None:
         .order_by(open_count, RoleGrant.id).limit(1))
 
 
-def deadlines(category: IncidentCategory, start: datetime) -> tuple[datetime, datetime]:
-    return (start + timedelta(hours=category.respond_hours),
-            start + timedelta(hours=category.resolve_hours))
-
-
-def record(incident: Incident, actor: User | None, action: str, from_status=None,
-           note: str | None = None, photo_ids: list[int] | None = None) -> IncidentEvent:
-    event = IncidentEvent(incident_id=incident.id, actor_id=actor.id if actor else None,
-                          action=action, note=note, photo_ids=photo_ids or [],
-                          from_status=from_status.value if from_status else None,
-                          to_status=incident.status.value)
-    db.session.add(event)
-    return event
-
-
-def title(incident: Incident) -> str:
-    return f"{incident.category.name}：{incident.description}"
-
-
-def place(incident: Incident) -> str:
-    return f"{incident.building.compound.name}{incident.building.name}"
-
-
-def tell(user_id: int | None, incident: Incident, template_key: str, event: str,
-         note: str = "") -> None:
-    """Queue a notification about `incident` (deduplicated per incident, event and user)."""
-    if user_id is None:
-        return
-    payload = {"incident_id": incident.id, "title": title(incident), "at": utcnow().isoformat(),
-               "note": note or incident.status.label}
-    if template_key == "incident_update":
-        payload["status"] = incident.status.label
-    else:
-        payload.update(place=place(incident), deadline=incident.resolve_by.isoformat())
-    notify(user_id, template_key, payload,
-           dedupe_key=f"incident:{incident.id}:{event}:{user_id}")
-
-
 def create_incident(reporter: User, category: str, description: str, photo_ids: list[int],
                     lat: float | None = None, lng: float | None = None,
                     building_id: int | None = None, anonymous: bool = False) -> Incident:
@@ -188,8 +95,7 @@ def create_incident(reporter: User, category: str, description: str, photo_ids: 
         raise ValidationFailed("该分类不支持匿名上报", code="anonymous_not_allowed")
     openid = reporter.openid
     own_photos(reporter, photo_ids)  # refuse bad photos before asking WeChat anything
-    # Nothing calls WeChat inside a transaction: end the read-only one this request began.
-    db.session.commit()
+    outside_transaction()  # nothing calls WeChat inside a transaction
     verdict = check_text(openid, description)
     if verdict == "risky":
         raise ValidationFailed("内容含有违规信息，请修改后再提交", code="content_risky")
@@ -205,7 +111,7 @@ def create_incident(reporter: User, category: str, description: str, photo_ids: 
                         status=IncidentStatus.SUBMITTED)
     db.session.add(incident)
     db.session.flush()
-    record(incident, reporter, "report", note=description, photo_ids=attach(photos, incident.id))
+    record(incident, reporter, "report", note=description, photo_ids=attach(photos, "incident", incident.id))
     if verdict == "review":
         incident.status = IncidentStatus.PENDING_REVIEW
         record(incident, None, "hold_for_review", IncidentStatus.SUBMITTED,

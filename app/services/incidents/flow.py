@@ -3,49 +3,52 @@
 党员接单 (accept) → 部门买单 (resolve) → 群众评单 (confirm and rate, or reopen). Every action
 checks role and scope, writes a timeline event and queues its notifications in the same
 transaction. A wrong state answers 409 `invalid_transition`; a wrong role or scope 403; an
-incident the user may not see at all 404.
+incident the user may not see at all 404 (the shared contract of
+app.services.transitions). `auto_close` is the flow's one move nobody takes: the
+incident-auto-close job calls it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import timedelta
-from typing import Callable
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from app.database import outside_transaction
+from app.errors import Conflict, NotFound, ValidationFailed
 from app.extensions import db
-from app.models import (CloseReason, Department, Grid, Incident, IncidentFollower, IncidentStatus,
-                        RejectReason, Role, ScopeKind, User)
+from app.models import (
+    CloseReason,
+    Department,
+    Grid,
+    Incident,
+    IncidentFollower,
+    IncidentStatus,
+    PointsRule,
+    RejectReason,
+    Role,
+    ScopeKind,
+    User,
+)
 from app.models.base import utcnow
-from app.models import PointsRule
-from app.services import incident_access as access
-from app.services import points
+from app.services import transitions
 from app.services.common import insert_or_get
-from app.services.incident_sla import next_step_at
-from app.services.incidents import (attach, deadlines, dispatch, own_photos,
-                                    record, tell)
-from app.services.permissions import has_role, holders
+from app.services.incidents import access
+from app.services.incidents.categories import deadlines
+from app.services.incidents.filing import dispatch
+from app.services.incidents.sla import next_step_at
+from app.services.incidents.timeline import record, tell
+from app.services.permissions import grantees, has_role
+from app.services.points import ledger as points
+from app.services.transitions import Rule
+from app.services.uploads import attach, own_photos
 from app.wechat.security import SCENE_COMMENT, check_text
 
 S = IncidentStatus
 REOPEN_WINDOW = timedelta(hours=72)
+AUTO_CLOSE_AFTER = timedelta(hours=72)
 WORKING = (S.DISPATCHED, S.ACCEPTED, S.IN_PROGRESS)
 UNFINISHED = (S.SUBMITTED, S.PENDING_REVIEW, S.DISPATCHED, S.ACCEPTED, S.IN_PROGRESS,
               S.ESCALATED)
-
-
-@dataclass(frozen=True)
-class Transition:
-    sources: tuple[IncidentStatus, ...]
-    who: Callable[[User, Incident], bool]  # may this user take this action on this incident?
-
-
-def _handler(user: User, incident: Incident) -> bool:
-    """Whoever holds the incident now: its grid worker, or the department it went to."""
-    if incident.department_id is not None:  # escalated: the department holds it until reassigned
-        return has_role(user, Role.DEPARTMENT, incident)
-    return _assignee(user, incident)
 
 
 def _assignee(user: User, incident: Incident) -> bool:
@@ -68,18 +71,19 @@ def _neighbour(user: User, incident: Incident) -> bool:
     return incident.reporter_id != user.id and has_role(user, Role.RESIDENT, incident)
 
 
-TRANSITIONS: dict[str, Transition] = {
-    "accept": Transition((S.DISPATCHED, S.ESCALATED), _handler),
-    "start": Transition((S.ACCEPTED,), _handler),
-    "resolve": Transition((S.ACCEPTED, S.IN_PROGRESS), _handler),
-    "escalate": Transition(WORKING, _assignee),
-    "reassign": Transition((S.SUBMITTED, S.PENDING_REVIEW) + WORKING + (S.ESCALATED,), _manager),
-    "reject": Transition(UNFINISHED, _staff),
-    "confirm": Transition((S.RESOLVED,), _reporter),
-    "reopen": Transition((S.RESOLVED,), _reporter),
-    "rate": Transition((S.RESOLVED, S.CLOSED), _reporter),
-    "follow": Transition(UNFINISHED + (S.RESOLVED,), _neighbour),
-    "comment": Transition(tuple(S), access.can_view),
+TRANSITIONS: dict[str, Rule] = {
+    "accept": Rule((S.DISPATCHED, S.ESCALATED), access.holds),
+    "start": Rule((S.ACCEPTED,), access.holds),
+    "resolve": Rule((S.ACCEPTED, S.IN_PROGRESS), access.holds),
+    "escalate": Rule(WORKING, _assignee),
+    "reassign": Rule((S.SUBMITTED, S.PENDING_REVIEW) + WORKING + (S.ESCALATED,), _manager),
+    "reject": Rule(UNFINISHED, _staff),
+    "confirm": Rule((S.RESOLVED,), _reporter),
+    "reopen": Rule((S.RESOLVED,), _reporter),
+    "rate": Rule((S.RESOLVED, S.CLOSED), _reporter),
+    # A follow is its own event (no note, no photos): `_follow` records it.
+    "follow": Rule(UNFINISHED + (S.RESOLVED,), _neighbour, records=False),
+    "comment": Rule(tuple(S), access.can_view, checks_text=True),
 }
 
 
@@ -88,23 +92,19 @@ def transition(user: User, incident_id: int, action: str, note: str | None = Non
                assignee_id: int | None = None, rating: int | None = None,
                reason: str | None = None, duplicate_of: int | None = None) -> Incident:
     incident = access.get_visible(user, incident_id, for_update=True)
-    rule = TRANSITIONS[action]
-    if not rule.who(user, incident):
-        raise Forbidden("你不能对这条随手拍执行此操作")
-    if incident.status not in rule.sources:
-        raise Conflict(f"当前状态为“{incident.status.label}”，不能执行此操作",
-                       code="invalid_transition")
-    if action == "comment" and not has_role(user, access.MANAGERS, incident):
-        _check_resident_text(user, note)
+    rule = transitions.check(TRANSITIONS, action, user, incident, "随手拍")
+    if rule.checks_text and not has_role(user, access.MANAGERS, incident):
+        _check_resident_text(user, note)  # ends the transaction: lock and check again
         incident = access.get_visible(user, incident_id, for_update=True)
+        transitions.check(TRANSITIONS, action, user, incident, "随手拍")
     photos = own_photos(user, photo_ids or [])
     before = incident.status
-    handler = APPLY[action]
-    handler(user, incident, note=note, photos=photos, department_id=department_id,
-            assignee_id=assignee_id, rating=rating, reason=reason, duplicate_of=duplicate_of)
-    if action not in ("follow",):
+    APPLY[action](user, incident, note=note, photos=photos, department_id=department_id,
+                  assignee_id=assignee_id, rating=rating, reason=reason,
+                  duplicate_of=duplicate_of)
+    if rule.records:
         record(incident, user, action, before, note=note,
-               photo_ids=attach(photos, incident.id))
+               photo_ids=attach(photos, "incident", incident.id))
     incident.sla_next_at = next_step_at(incident)
     db.session.commit()
     return incident
@@ -114,7 +114,7 @@ def _check_resident_text(user: User, note: str | None) -> None:
     if not note:
         return
     openid = user.openid
-    db.session.commit()  # nothing calls WeChat inside a transaction
+    outside_transaction()  # nothing calls WeChat inside a transaction
     if check_text(openid, note, scene=SCENE_COMMENT) != "pass":
         raise ValidationFailed("内容含有违规或待审核信息，请修改后再提交", code="content_risky")
 
@@ -160,7 +160,7 @@ def _escalate(user, incident, note, department_id, **_):
     # 社区吹哨、部门报到: the department answers within its own SLA, counted from now.
     incident.respond_by, incident.resolve_by = deadlines(incident.category, utcnow())
     incident.responded_at = None
-    for member in holders(Role.DEPARTMENT, ScopeKind.DEPARTMENT, department.id):
+    for member in grantees(Role.DEPARTMENT, ScopeKind.DEPARTMENT, department.id):
         tell(member, incident, "incident_task", f"escalate-{department.id}", note=note)
 
 
@@ -260,3 +260,19 @@ APPLY = {"accept": _accept, "start": _start, "resolve": _resolve, "escalate": _e
          "reassign": _reassign, "reject": _reject, "confirm": _confirm, "reopen": _reopen,
          "rate": _rate, "follow": _follow, "comment": _comment}
 assert set(APPLY) == set(TRANSITIONS)
+
+
+def auto_close(now: datetime | None = None) -> dict:
+    """Resolved and not confirmed within 72 hours: closed, and the timeline says so. An
+    auto-closed incident earns the reporter nothing (flushes; the job commits)."""
+    now = now or utcnow()
+    due = list(db.session.scalars(sa.select(Incident).where(
+        Incident.status == IncidentStatus.RESOLVED,
+        Incident.resolved_at < now - AUTO_CLOSE_AFTER).with_for_update(skip_locked=True)))
+    for incident in due:
+        incident.status = IncidentStatus.CLOSED
+        incident.closed_at = now
+        incident.close_reason = CloseReason.AUTO_CLOSED
+        record(incident, None, "auto_close", IncidentStatus.RESOLVED,
+               note=CloseReason.AUTO_CLOSED.label)
+    return {"closed": len(due)}

@@ -10,11 +10,22 @@ from sqlalchemy.orm import selectinload
 
 from app.errors import Forbidden
 from app.extensions import db
-from app.models import (OPEN_STATUSES, Building, Compound, Incident, IncidentCategory,
-                        IncidentEvent, IncidentStatus, Role, ScopeKind, User)
+from app.models import (
+    OPEN_STATUSES,
+    Building,
+    Compound,
+    Incident,
+    IncidentCategory,
+    IncidentEvent,
+    IncidentStatus,
+    Role,
+    ScopeKind,
+    User,
+)
 from app.models.base import utcnow
-from app.services import incident_access as access
-from app.services.incidents import distance_m, get_category
+from app.services.incidents import access
+from app.services.incidents.categories import get_category
+from app.services.incidents.filing import distance_m
 from app.services.pagination import fetch_page, page_query
 from app.services.permissions import has_role
 
@@ -176,3 +187,12 @@ def with_visibility(user: User, rows) -> list[tuple[sa.Row, bool]]:
     """Each row with whether the user sees it in full; in lists a follower sees the public
     view (the detail shows them the rest), which needs no query per row."""
     return [(row, access.is_party_row(user, row)) for row in rows]
+
+
+def open_by_assignee(user_ids: list[int]) -> list:
+    """(assignee_id, description, resolve_by) of the open incidents these users hold,
+    soonest deadline first (the grid workers' morning digest)."""
+    return db.session.execute(
+        sa.select(Incident.assignee_id, Incident.description, Incident.resolve_by)
+        .where(Incident.assignee_id.in_(user_ids), Incident.status.in_(OPEN_STATUSES))
+        .order_by(Incident.resolve_by)).all()

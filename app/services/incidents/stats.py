@@ -4,17 +4,16 @@ and the overdue list. The weekly notice and the dashboards build on this."""
 from __future__ import annotations
 
 import statistics
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 
+from app import timeutil
 from app.errors import NotFound, ValidationFailed
 from app.extensions import db
-from app.models import (OPEN_STATUSES, Community, Compound, Grid, Incident, IncidentCategory,
-                        Role)
+from app.models import OPEN_STATUSES, Community, Compound, Grid, Incident, IncidentCategory, Role
 from app.models.base import utcnow
 from app.services.permissions import authorize
-from app.services.templates import SHANGHAI
 
 TARGETS = {"compound_id": (Compound, Incident.compound_id),
            "grid_id": (Grid, Incident.grid_id),
@@ -22,13 +21,11 @@ TARGETS = {"compound_id": (Compound, Incident.compound_id),
 
 
 def _range(start: date | None, end: date | None) -> tuple[datetime, datetime]:
-    today = utcnow().astimezone(SHANGHAI).date()
-    end = end or today
+    end = end or timeutil.today()
     start = start or end - timedelta(days=6)
     if start > end or (end - start).days > 366:
         raise ValidationFailed("日期范围无效（最长一年）", code="invalid_range")
-    return (datetime.combine(start, time.min, SHANGHAI),
-            datetime.combine(end + timedelta(days=1), time.min, SHANGHAI))
+    return timeutil.day_bounds(start, end)
 
 
 def incident_stats(user, start: date | None = None, end: date | None = None,

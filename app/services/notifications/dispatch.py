@@ -31,7 +31,7 @@ from wechatpy.exceptions import WeChatClientException
 from app.extensions import db
 from app.models import Channel, DeliveryStatus, Notification, SubscriptionCredit, User
 from app.models.base import utcnow
-from app.services import templates
+from app.services.notifications import templates
 from app.wechat import messages
 
 log = logging.getLogger(__name__)

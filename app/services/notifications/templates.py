@@ -14,11 +14,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from flask import current_app
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+from app import timeutil
 
 # WeChat's value limits per field kind (subscribe-message documentation): max characters.
 LIMITS = {"thing": 20, "number": 32, "letter": 32, "symbol": 5, "character_string": 32,
@@ -109,7 +108,7 @@ def fit(kind: str, value) -> str:
     """A payload value as WeChat accepts it for a field kind (truncation rules here)."""
     if kind in ("time", "date"):
         moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-        moment = moment.astimezone(SHANGHAI)
+        moment = timeutil.local(moment)
         return moment.strftime("%Y年%m月%d日" if kind == "date" else "%Y年%m月%d日 %H:%M")
     text = " ".join(str(value).split())  # newlines and runs of spaces are refused too
     limit = LIMITS.get(kind)

@@ -10,35 +10,43 @@ Lock order (deadlock-free): account rows, then the redemption, then the reward.
 """
 from __future__ import annotations
 
-import re
-import secrets
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from app.errors import Conflict, Forbidden, NotFound, ServiceUnavailable, ValidationFailed
+from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.extensions import db
-from app.models import (Community, PointsAccount, PointsRule, Redemption, RedemptionStatus,
-                        Reward, Role, ScopeKind, Upload, User)
+from app.models import (
+    Community,
+    PointsAccount,
+    PointsRule,
+    Redemption,
+    RedemptionStatus,
+    Reward,
+    Role,
+    ScopeKind,
+    Upload,
+    User,
+)
 from app.models.base import utcnow
-from app.services import points
-from app.services.notifications import notify
+from app.services import codes
+from app.services.notifications.outbox import notify
 from app.services.pagination import paginate
 from app.services.permissions import authorize, has_role
-from app.services.uploads import register_view_checker
+from app.services.points import ledger as points
 
 PENDING = RedemptionStatus.PENDING
 HELD = (RedemptionStatus.PENDING, RedemptionStatus.FULFILLED)  # count toward per-user limits
-CODE_ATTEMPTS = 20
 EXPIRY_BATCH = 200
-CODE_PATTERN = re.compile(r"^\d{6}$")
 
-# A reward's picture is shop-window material: anyone signed in may see it.
-register_view_checker("reward", lambda user, upload: True)
+
+
+def can_view_picture(user: User, upload: Upload) -> bool:
+    """A reward's picture is shop-window material: anyone signed in may see it."""
+    return True
 
 
 # --- the shop ---------------------------------------------------------------------------
@@ -141,7 +149,8 @@ def redeem(user: User, reward_id: int, quantity: int) -> Redemption:
     if reward.stock < quantity:
         raise _out_of_stock(reward.stock)
     days = current_app.config["REDEMPTION_PICKUP_DAYS"]
-    redemption = _insert_with_code(reward_id=reward.id, user_id=user.id, quantity=quantity,
+    # The code is unique among open redemptions (the partial unique index decides).
+    redemption = codes.insert_with_code(Redemption, reward_id=reward.id, user_id=user.id, quantity=quantity,
                                    points=cost, status=PENDING, created_at=now,
                                    expires_at=now + timedelta(days=days))
     points.spend(user.id, PointsRule.REDEMPTION, redemption.id, cost,
@@ -190,20 +199,6 @@ def _check_limit(user: User, reward: Reward, quantity: int) -> None:
                        errors={"limit": reward.per_user_limit, "redeemed": held})
 
 
-def _insert_with_code(**values) -> Redemption:
-    """Insert with a random 6-digit code not held by another open redemption (retry on
-    collision: the partial unique index decides)."""
-    for _ in range(CODE_ATTEMPTS):
-        row = Redemption(pickup_code=f"{secrets.randbelow(10 ** 6):06d}", **values)
-        try:
-            with db.session.begin_nested():
-                db.session.add(row)
-            return row
-        except IntegrityError:
-            continue
-    raise ServiceUnavailable("取货码生成失败，请稍后再试", code="pickup_code_exhausted")
-
-
 def my_redemptions(user: User, status: str | None, cursor: str | None, limit: int) -> dict:
     query = (sa.select(Redemption).options(selectinload(Redemption.reward))
              .where(Redemption.user_id == user.id))
@@ -218,9 +213,7 @@ def fulfil(actor: User, code: str) -> Redemption:
     """Staff hand the reward over against its pickup code, once."""
     if not has_role(actor, Role.STAFF):
         raise Forbidden()
-    if not CODE_PATTERN.match(code):
-        raise ValidationFailed("取货码应为 6 位数字", code="invalid_pickup_code",
-                               errors={"code": ["应为 6 位数字"]})
+    codes.check(code)
     redemption = db.session.scalar(
         sa.select(Redemption).where(Redemption.pickup_code == code, Redemption.status == PENDING)
         .with_for_update().execution_options(populate_existing=True))

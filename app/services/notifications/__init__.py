@@ -1,0 +1,12 @@
+"""Telling people things: the outbox, its templates, the dispatcher, the inbox and credits.
+
+- `outbox`: `notify(user, template_key, payload, dedupe_key)` (flushes in the caller's
+  transaction).
+- `templates`: `TEMPLATES`, `get`, `check_payload`, `fit`, `wechat_data`, `inbox_text`, `page`,
+  `template_id`.
+- `dispatch`: `claim`, `deliver`, `run`, `drain`, `release`, `release_expired_leases`.
+- `inbox`: `inbox`, `mark_read`, `unread_count`, `profile`.
+- `subscriptions`: `record_subscriptions`.
+
+Callers import the submodule: `from app.services.notifications import outbox`.
+"""
