@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 export FLASK_APP := wsgi
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install run test bench clean
+.PHONY: install run test lint bench clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m venv $(VENV)
@@ -24,6 +24,9 @@ run: install
 
 test: install
 	pytest $(PYTEST_ARGS)
+
+lint: install
+	ruff check .
 
 bench: install   # not run by CI; BENCH=dispatch for the dispatcher benchmark
 	python bench/bench_$${BENCH:-auth}.py $(BENCH_ARGS)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from app.routes.common import Blueprint, idempotent
 from app.schemas.common import page_of
-from app.schemas.points import (
+from app.schemas.rewards import (
     RedeemSchema,
     RedemptionArgs,
     RedemptionSchema,

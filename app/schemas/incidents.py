@@ -5,16 +5,20 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from app.models import IncidentStatus
 from app.schemas.common import labelled
 from app.schemas.uploads import signed_url
+from app.services import transitions
+from app.services.incidents import flow
 
-ACTIONS = ["accept", "start", "resolve", "escalate", "reassign", "reject", "confirm",
-           "reopen", "rate", "follow", "comment"]
+# Derived from the transition table and the status enum, so they cannot drift.
+ACTIONS = transitions.actions(flow.TRANSITIONS)
+STATUSES = [status.value for status in IncidentStatus]
 SCOPES = ["mine", "assigned", "compound", "public"]
 
 
 def list_item(row, viewer_id: int, full: bool) -> dict:
-    """A list row (a mapping of app.services.incidents.queries.LIST_COLUMNS) as the list item; same keys
+    """A list row (a mapping of queries.LIST_COLUMNS) as the list item; same keys
     as the detail. Times stay datetimes: the JSON encoder (lists) or the schema (detail)
     writes them."""
     if not full:
@@ -156,9 +160,7 @@ class TransitionSchema(Schema):
 
 class IncidentListArgs(Schema):
     scope = fields.String(load_default="mine", validate=validate.OneOf(SCOPES))
-    status = fields.String(load_default=None, validate=validate.OneOf(
-        ["submitted", "pending_review", "dispatched", "accepted", "in_progress", "escalated",
-         "resolved", "closed", "rejected"]))
+    status = fields.String(load_default=None, validate=validate.OneOf(STATUSES))
     category = fields.String(load_default=None)
     overdue = fields.Boolean(load_default=False)
     compound_id = fields.Integer(load_default=None)
