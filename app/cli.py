@@ -1,4 +1,4 @@
-"""`flask` commands: seed-demo, users, wechat (and later jobs, notifications)."""
+"""`flask` commands: seed-demo, users, wechat, jobs, notifications, points."""
 from __future__ import annotations
 
 import click

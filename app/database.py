@@ -65,6 +65,13 @@ def _mark_written(session, _context) -> None:
     session.info["written"] = True
 
 
+@sa.event.listens_for(Session, "do_orm_execute")
+def _mark_statement_written(state) -> None:
+    # An INSERT/UPDATE/DELETE statement (notify(), a stock update) writes without a flush.
+    if state.is_insert or state.is_update or state.is_delete:
+        state.session.info["written"] = True
+
+
 @sa.event.listens_for(Session, "after_transaction_end")
 def _clear_written(session, transaction) -> None:
     if transaction.parent is None:  # the outermost transaction ended: nothing is pending

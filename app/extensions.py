@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import orjson
-from flask import current_app
+from flask import current_app, send_from_directory
 from flask.json.provider import DefaultJSONProvider, _default
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -11,6 +11,7 @@ from flask_smorest import Api
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
+from swagger_ui_bundle import swagger_ui_path
 
 from app.database import Session
 from app.errors import ErrorSchema
@@ -37,6 +38,18 @@ class LinliApi(Api):
 
     ERROR_SCHEMA = ErrorSchema
 
+    def _register_swagger_ui_rule(self, blueprint):
+        """Serve Swagger UI's scripts and styles from the swagger-ui-bundle package at
+        `/api/docs/static/<file>` (OPENAPI_SWAGGER_UI_URL): community offices sit on
+        restricted networks, so the docs page loads nothing from outside the app."""
+        super()._register_swagger_ui_rule(blueprint)
+        blueprint.add_url_rule("/docs/static/<path:filename>", endpoint="swagger_ui_static",
+                               view_func=_swagger_ui_file)
+
+
+def _swagger_ui_file(filename: str):
+    return send_from_directory(str(swagger_ui_path), filename)
+
 
 def _limit_key() -> str:
     """Rate-limit per signed-in user when there is one, else per client address."""
@@ -49,16 +62,18 @@ def _limit_key() -> str:
 class JSONProvider(DefaultJSONProvider):
     """Flask's JSON, written by orjson (several times faster: JSON lists are the hottest
     responses). Datetimes as ISO 8601, as the schemas write them (Flask would write HTTP
-    dates); Decimal and UUID as strings; always UTF-8, compact unless debug mode indents.
-    Reading refuses NaN and Infinity, which are not JSON."""
+    dates); Decimal and UUID as strings; always UTF-8 (Chinese as is, never `\\u` escapes),
+    compact unless debug mode indents. Reading refuses NaN and Infinity, which are not JSON."""
 
     OPTIONS = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_NON_STR_KEYS
+    ensure_ascii = False  # the standard-library fallback below writes UTF-8 too
 
     def dumps(self, obj, **kwargs) -> str:
-        if kwargs.keys() - {"indent", "separators"}:
+        if kwargs.keys() - {"indent", "separators", "sort_keys"}:
             return super().dumps(obj, **kwargs)
-        indent = orjson.OPT_INDENT_2 if kwargs.get("indent") else 0
-        return orjson.dumps(obj, default=_default, option=self.OPTIONS | indent).decode()
+        option = self.OPTIONS | (orjson.OPT_INDENT_2 if kwargs.get("indent") else 0) | (
+            orjson.OPT_SORT_KEYS if kwargs.get("sort_keys") else 0)
+        return orjson.dumps(obj, default=_default, option=option).decode()
 
     def loads(self, s, **kwargs):
         return orjson.loads(s)

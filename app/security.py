@@ -10,6 +10,8 @@ from app.errors import Unauthorized
 from app.services import auth
 
 BEARER = [{"bearerAuth": []}]
+# The 401 codes of every login_required operation (documented by app.routes.common).
+TOKEN_ERRORS = ("missing_token", "invalid_token", "token_revoked", "token_expired")
 
 
 def bearer_token() -> str | None:

@@ -77,6 +77,7 @@ class BaseConfig:
         # {"incident_confirmed": 20}; and the days a redemption waits for pickup.
         self.POINTS_RULES = _json("POINTS_RULES", {})
         self.REDEMPTION_PICKUP_DAYS = float(_env("REDEMPTION_PICKUP_DAYS", "7"))
+        self.MEMBERSHIP_REQUEST_DAYS = float(_env("MEMBERSHIP_REQUEST_DAYS", "30"))
         self.REDIS_URL = _env("REDIS_URL")
         self.PORT = int(_env("PORT", "5000"))
         self.TOKEN_TTL_DAYS = float(_env("TOKEN_TTL_DAYS", "7"))
@@ -91,6 +92,7 @@ class BaseConfig:
         self.RATELIMIT_STORAGE_URI = self.REDIS_URL or "memory://"
         self.RATELIMIT_LOGIN = _env("RATELIMIT_LOGIN", "20 per minute")
         self.RATELIMIT_UPLOAD = _env("RATELIMIT_UPLOAD", "30 per minute")
+        self.RATELIMIT_HOUSEHOLD = _env("RATELIMIT_HOUSEHOLD", "10 per hour")
         self.RATELIMIT_HEADERS_ENABLED = True
         self.LOG_LEVEL = _env("LOG_LEVEL", "INFO")
         self.TIMEZONE = "Asia/Shanghai"
@@ -102,7 +104,10 @@ class BaseConfig:
     OPENAPI_URL_PREFIX = "/api"
     OPENAPI_JSON_PATH = "openapi.json"
     OPENAPI_SWAGGER_UI_PATH = "docs"
-    OPENAPI_SWAGGER_UI_URL = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/"
+    # Swagger UI's files from the swagger-ui-bundle package, served by the app itself
+    # (app.extensions.LinliApi); relative to the page, /api/docs -> /api/docs/static/.
+    OPENAPI_SWAGGER_UI_URL = "docs/static/"
+    OPENAPI_SWAGGER_UI_CONFIG = {"validatorUrl": None}  # no online validator badge
     SQLALCHEMY_TRACK_MODIFICATIONS = False
     TESTING = False
     DEBUG = False

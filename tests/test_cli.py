@@ -1,10 +1,10 @@
-"""`flask users ...` and `flask seed-demo` from the command line."""
+"""`flask users ...` from the command line (`flask seed-demo`: tests/services/test_demo_seed.py)."""
 from __future__ import annotations
 
 import sqlalchemy as sa
 
 from app.extensions import db
-from app.models import Household, HouseholdTag, Role, RoleGrant, User
+from app.models import Role, RoleGrant, User
 from app.services.permissions import has_role
 
 
@@ -16,19 +16,8 @@ def count(model) -> int:
     return db.session.scalar(sa.select(sa.func.count()).select_from(model))
 
 
-def test_seed_demo_is_idempotent(app, ctx):
-    first = run(app, "seed-demo")
-    assert first.exit_code == 0, first.output
-    counts = {m.__name__: count(m) for m in (User, Household, HouseholdTag, RoleGrant)}
-    assert counts["User"] == 12 and 36 <= counts["Household"] <= 48
-    assert counts["HouseholdTag"] > 0
-    second = run(app, "seed-demo")
-    assert second.exit_code == 0
-    assert {m.__name__: count(m) for m in (User, Household, HouseholdTag, RoleGrant)} == counts
-
-
-def test_grant_and_revoke_with_scope(app, demo, ctx):
-    grid2 = demo["grids"][1]
+def test_grant_and_revoke_with_scope(app, world, ctx):
+    grid2 = world["grids"][1]
     result = run(app, "users", "grant", "demo-resident-2", "grid_worker", "--scope",
                  f"grid:{grid2}")
     assert result.exit_code == 0, result.output
@@ -43,7 +32,7 @@ def test_grant_and_revoke_with_scope(app, demo, ctx):
     assert not has_role(user, Role.GRID_WORKER)
 
 
-def test_grant_refuses_wrong_scope(app, demo, ctx):
+def test_grant_refuses_wrong_scope(app, world, ctx):
     before = count(RoleGrant)
     for args, message in [
         (("--scope", "compound:1"), "grid:<id>"),           # a grid worker needs a grid

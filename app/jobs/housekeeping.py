@@ -1,4 +1,5 @@
-"""dispatch-housekeeping: leases back to the queue, old rows pruned."""
+"""dispatch-housekeeping: leases back to the queue, old rows pruned, expired household
+invites closed (their codes may be drawn again)."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -9,6 +10,7 @@ from flask import current_app
 from app.extensions import db
 from app.models import DeliveryStatus, IdempotencyRecord, JobRun, Notification
 from app.models.base import utcnow
+from app.services.households import invites
 from app.services.notifications.dispatch import release_expired_leases
 
 IDEMPOTENCY_RETENTION = timedelta(days=7)
@@ -24,7 +26,9 @@ def run(dry_run: bool = False) -> dict:
         Notification.status.in_(DONE), Notification.created_at < now - retention)).rowcount
     keys = db.session.execute(sa.delete(IdempotencyRecord).where(
         IdempotencyRecord.created_at < now - IDEMPOTENCY_RETENTION)).rowcount
+    invites_closed = invites.close_expired(now)
     runs = db.session.execute(sa.delete(JobRun).where(
         JobRun.started_at < now - JOB_HISTORY_RETENTION)).rowcount
     return {"leases_released": released, "notifications_pruned": pruned,
-            "idempotency_keys_pruned": keys, "job_runs_pruned": runs}
+            "idempotency_keys_pruned": keys, "job_runs_pruned": runs,
+            "invites_closed": invites_closed}

@@ -10,6 +10,13 @@ from app.models.incidents import (  # noqa: F401
                             IncidentStatus,
                             RejectReason,
 )
+from app.models.membership import (  # noqa: F401
+                            OPEN_MEMBERSHIP,
+                            HouseholdInvite,
+                            HouseholdMembership,
+                            MembershipStatus,
+                            VerifiedBy,
+)
 from app.models.notifications import (  # noqa: F401
                             Channel,
                             DeliveryStatus,

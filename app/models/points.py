@@ -21,7 +21,7 @@ from app.models.users import ScopeKind, User
 
 
 class PointsRule(LabelledEnum):
-    """Why an entry exists. Amounts and ref kinds live in `app.services.points.RULES`."""
+    """Why an entry exists. Amounts and ref kinds live in `app.services.points.ledger.RULES`."""
 
     INCIDENT_CONFIRMED = ("incident_confirmed", "随手拍问题经确认")
     WISH_FULFILLED = ("wish_fulfilled", "完成微心愿")

@@ -4,16 +4,14 @@ from __future__ import annotations
 from flask.views import MethodView
 
 from app.extensions import config_limit, limiter
-from app.routes.common import Blueprint
+from app.routes.common import Blueprint, errors
 from app.schemas.users import (
-    HouseholdBindSchema,
     LoginResultSchema,
     LoginSchema,
     MeSchema,
-    UserSchema,
 )
 from app.security import bearer_token, current_user, login_required
-from app.services import auth, org
+from app.services import auth
 from app.services.notifications import inbox
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1", description="登录与个人信息")
@@ -23,6 +21,7 @@ blp = Blueprint("auth", __name__, url_prefix="/api/v1", description="登录与�
 @limiter.limit(config_limit("RATELIMIT_LOGIN"))
 @blp.arguments(LoginSchema)
 @blp.response(200, LoginResultSchema)
+@errors(429, codes={401: "invalid_login_code", 403: "login_blocked", 503: "wechat_unavailable"})
 def login(payload):
     """wx.login code -> token"""
     token, user = auth.login(payload["code"])
@@ -44,12 +43,3 @@ class Me(MethodView):
     def get(self):
         """The signed-in user: roles, household, compound, unread notifications"""
         return inbox.profile(current_user())
-
-
-@blp.route("/me/household", methods=["PUT"])
-@login_required
-@blp.arguments(HouseholdBindSchema)
-@blp.response(200, UserSchema)
-def bind_household(payload):
-    """Bind my home address (building, unit, room)"""
-    return org.bind_household(current_user(), **payload)

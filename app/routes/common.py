@@ -2,21 +2,97 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
+from copy import deepcopy
 from functools import wraps
+from http import HTTPStatus
 
 import flask_smorest
 from flask import Response, current_app, g, request
 
+from app.errors import HTTP_ERRORS, ServiceUnavailable
+from app.security import BEARER, TOKEN_ERRORS
 from app.services import idempotency
+
+ERROR_SCHEMA_REF = "#/components/schemas/Error"
+# The code an error status answers when a service raises it without one of its own.
+DEFAULT_CODES = {status: code for status, (code, _) in HTTP_ERRORS.items()} | {
+    503: ServiceUnavailable.code}
 
 
 class Blueprint(flask_smorest.Blueprint):
     """flask-smorest's Blueprint, with argument schemas instantiated once: given a class,
-    webargs builds a new schema on every request (a quarter of a millisecond)."""
+    webargs builds a new schema on every request (a quarter of a millisecond); and every
+    operation's error answers documented (`errors`)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._prepare_doc_cbks.append(self._prepare_errors_doc)
 
     def arguments(self, schema, *args, **kwargs):
         return super().arguments(schema() if isinstance(schema, type) else schema,
                                  *args, **kwargs)
+
+    @staticmethod
+    def _prepare_errors_doc(doc, doc_info, **_kwargs):
+        """Write the operation's error responses: those every operation of its kind answers
+        (401 under login_required; 422 with arguments; 400 and 415 with a JSON body; 415
+        with a file upload), then those its `@errors` and `@idempotent` name."""
+        answers: dict[int, list[str]] = {}
+        if doc_info.get("manual_doc", {}).get("security") == BEARER:
+            _merge(answers, {401: TOKEN_ERRORS})
+        if doc_info.get("arguments"):
+            _merge(answers, {422: [DEFAULT_CODES[422]]})
+        body = doc.get("requestBody", {}).get("content", {})
+        if "application/json" in body:
+            _merge(answers, {400: ["malformed_json"]})
+        if body:
+            _merge(answers, {415: [DEFAULT_CODES[415]]})
+        _merge(answers, doc_info.get("errors", {}))
+        responses = doc.setdefault("responses", {})
+        for status, codes in answers.items():
+            responses.pop(str(status), None)
+            responses[status] = _error_response(status, codes)
+        # Successes first, then the errors by status, then flask-smorest's `default`.
+        doc["responses"] = dict(sorted(responses.items(), key=lambda item: (
+            str(item[0]) == "default", str(item[0]))))
+        return doc
+
+
+def errors(*statuses: int, codes: dict[int, str | Iterable[str]] | None = None):
+    """Document the error answers of an operation, each the `Error` envelope, naming the
+    stable `code`s it may carry: `@errors(403, codes={409: ["invalid_transition"]})`.
+
+    A status given alone answers its default code (403 `forbidden`, 404 `not_found`, 429
+    `rate_limited` ...); `codes` names a status's codes (a service's `code="..."`), the
+    default one included if the service also raises it bare. Put it under the route's
+    `@blp.response`; it wraps nothing, so it costs no request any time. Not needed for what
+    the kind of operation answers anyway: 401 under `login_required`, 422 `validation_error`
+    with `@blp.arguments`, 400 `malformed_json` and 415 with a body, and `@idempotent`'s."""
+    answers = {status: [DEFAULT_CODES[status]] for status in statuses}
+    for status, listed in (codes or {}).items():
+        answers[status] = [listed] if isinstance(listed, str) else list(listed)
+    return lambda view: _document_errors(view, answers)
+
+
+def _document_errors(view, answers: dict[int, Iterable[str]]):
+    doc = deepcopy(getattr(view, "_apidoc", {}))
+    _merge(doc.setdefault("errors", {}), answers)
+    view._apidoc = doc
+    return view
+
+
+def _merge(answers: dict[int, list[str]], more: dict[int, Iterable[str]]) -> None:
+    for status, codes in more.items():
+        known = answers.setdefault(int(status), [])
+        known.extend(code for code in codes if code not in known)
+
+
+def _error_response(status: int, codes: list[str]) -> dict:
+    return {"description": f"{HTTPStatus(status).phrase}: " + ", ".join(
+                f"`{code}`" for code in codes),
+            "content": {"application/json": {"schema": {"$ref": ERROR_SCHEMA_REF}}},
+            "x-codes": list(codes)}
 
 
 def idempotent(view):
@@ -46,7 +122,8 @@ def idempotent(view):
                                  response.get_data(as_text=True))
         return response
 
-    return wrapper
+    return _document_errors(wrapper, {409: ["idempotency_in_progress"],
+                                      422: ["invalid_idempotency_key", "idempotency_key_reused"]})
 
 
 def _body_digest() -> bytes:

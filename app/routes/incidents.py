@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields
 
-from app.routes.common import Blueprint, idempotent
+from app.routes.common import Blueprint, errors, idempotent
 from app.schemas.common import page_of
 from app.schemas.incidents import (
     CategoryCreateSchema,
@@ -54,6 +54,7 @@ def list_categories():
 @login_required
 @blp.arguments(CategoryCreateSchema)
 @blp.response(201, CategorySchema)
+@errors(403, codes={404: "department_not_found", 409: "category_exists", 422: "invalid_sla"})
 def create_category(payload):
     """Add a category (staff)"""
     return categories.save_category(current_user(), payload.pop("code"), payload, create=True)
@@ -63,6 +64,7 @@ def create_category(payload):
 @login_required
 @blp.arguments(CategoryUpdateSchema)
 @blp.response(200, CategorySchema)
+@errors(403, codes={404: ["category_not_found", "department_not_found"], 422: "invalid_sla"})
 def update_category(payload, code):
     """Change a category's name, SLA hours, department, visibility (staff)"""
     return categories.save_category(current_user(), code, payload, create=False)
@@ -73,6 +75,8 @@ def update_category(payload, code):
 @idempotent
 @blp.arguments(IncidentCreateSchema)
 @blp.response(201, IncidentDetailSchema)
+@errors(codes={404: "building_not_found", 422: ["unknown_category", "anonymous_not_allowed",
+                                                "invalid_photos", "content_risky", "location_required"]})
 def create(payload):
     """Report a problem (随手拍); routed to the building's grid worker"""
     return _detail(filing.create_incident(current_user(), **payload).id)
@@ -86,6 +90,7 @@ def create(payload):
 @blp.response(200)
 @blp.doc(responses={"200": {"description": "OK", "content": {"application/json": {
     "schema": page_of(IncidentListItemSchema)}}}})
+@errors(403, codes={422: ["unknown_category", "invalid_cursor"]})
 def list_incidents(args):
     """mine | assigned | compound | public, filtered by status, category, overdue"""
     page = queries.list_incidents(current_user(), **args)
@@ -105,6 +110,7 @@ def nearby(args):
 @login_required
 @blp.arguments(StatsArgs, location="query")
 @blp.response(200)
+@errors(403, 404, codes={422: ["invalid_target", "invalid_range"]})
 def incident_stats(args):
     """Counts, on-time rates, medians, top categories, overdue (secretary, staff)"""
     return stats.incident_stats(current_user(), **args)
@@ -113,6 +119,7 @@ def incident_stats(args):
 @blp.route("/incidents/<int:incident_id>", methods=["GET"])
 @login_required
 @blp.response(200, IncidentDetailSchema)
+@errors(codes={404: "incident_not_found"})
 def detail(incident_id):
     """One incident with its timeline"""
     return _detail(incident_id)
@@ -122,6 +129,9 @@ def detail(incident_id):
 @login_required
 @blp.arguments(TransitionSchema)
 @blp.response(200, IncidentDetailSchema)
+@errors(403, codes={404: ["incident_not_found", "department_not_found"],
+                    409: ["invalid_transition", "reopen_window_passed", "already_rated", "already_following"],
+                    422: ["content_risky", "invalid_photos", "invalid_assignee", "invalid_duplicate"]})
 def transition(payload, incident_id):
     """accept, start, resolve, escalate, reassign, reject, confirm, reopen, rate, follow, comment"""
     flow.transition(current_user(), incident_id, **payload)

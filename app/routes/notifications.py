@@ -1,7 +1,7 @@
 """Subscribe-message credits and the in-app inbox."""
 from __future__ import annotations
 
-from app.routes.common import Blueprint, idempotent
+from app.routes.common import Blueprint, errors, idempotent
 from app.schemas.common import page_of
 from app.schemas.notifications import (
     CreditListSchema,
@@ -20,6 +20,7 @@ blp = Blueprint("notifications", __name__, url_prefix="/api/v1", description="æ¶
 @idempotent
 @blp.arguments(SubscriptionsSchema)
 @blp.response(200, CreditListSchema)
+@errors(codes={422: "unknown_template"})
 def subscribe(payload):
     """Record the result of wx.requestSubscribeMessage: one credit per acceptance"""
     items = subscriptions.record_subscriptions(current_user(), payload["template_keys"],
@@ -31,6 +32,7 @@ def subscribe(payload):
 @login_required
 @blp.arguments(InboxArgs, location="query")
 @blp.response(200, page_of(InboxItemSchema))
+@errors(codes={422: "invalid_cursor"})
 def my_inbox(args):
     """My notifications, newest first"""
     return inbox.inbox(current_user(), args["cursor"], args["limit"], args["unread"])
@@ -39,6 +41,7 @@ def my_inbox(args):
 @blp.route("/inbox/<int:notification_id>/read", methods=["POST"])
 @login_required
 @blp.response(200, InboxItemSchema)
+@errors(codes={404: "notification_not_found"})
 def read(notification_id):
     """Mark one notification read"""
     return inbox.mark_read(current_user(), notification_id)

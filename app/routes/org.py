@@ -1,7 +1,7 @@
 """The org tree as the mini-program needs it."""
 from __future__ import annotations
 
-from app.routes.common import Blueprint
+from app.routes.common import Blueprint, errors
 from app.schemas.common import PageArgs, page_of
 from app.schemas.org import CompoundSchema
 from app.security import login_required
@@ -14,6 +14,7 @@ blp = Blueprint("org", __name__, url_prefix="/api/v1", description="小区与楼
 @login_required
 @blp.arguments(PageArgs, location="query")
 @blp.response(200, page_of(CompoundSchema))
+@errors(codes={422: "invalid_cursor"})
 def list_compounds(args):
     """Compounds with their buildings"""
     return org.list_compounds(args["cursor"], args["limit"])

@@ -1,7 +1,7 @@
 """Points: my balance and ledger, staff adjustments, ranking preference, 每月一星 rankings."""
 from __future__ import annotations
 
-from app.routes.common import Blueprint, idempotent
+from app.routes.common import Blueprint, errors, idempotent
 from app.schemas.common import PageArgs
 from app.schemas.points import (
     AdjustmentResultSchema,
@@ -21,6 +21,7 @@ blp = Blueprint("points", __name__, url_prefix="/api/v1", description="积分")
 @login_required
 @blp.arguments(PageArgs, location="query")
 @blp.response(200, PointsSchema)
+@errors(codes={422: "invalid_cursor"})
 def my_ledger(args):
     """My balance and ledger, newest first, each entry with why"""
     return ledger.ledger(current_user(), args["cursor"], args["limit"])
@@ -31,6 +32,10 @@ def my_ledger(args):
 @idempotent
 @blp.arguments(AdjustmentSchema)
 @blp.response(201, AdjustmentResultSchema)
+@errors(codes={403: ["self_adjustment", "not_staff_of_community"],
+               404: "user_not_found",
+               409: "insufficient_points",
+               422: "reason_required"})
 def adjust(payload):
     """Staff: award or deduct points for a resident of their community, with a reason"""
     entry, balance = ledger.adjust(current_user(), payload["user_id"], payload["amount"],
@@ -51,6 +56,7 @@ def preferences(payload):
 @login_required
 @blp.arguments(RankingArgs, location="query")
 @blp.response(200, RankingSchema)
+@errors(codes={403: "not_community_member", 404: "scope_not_found", 422: "ranking_scope_required"})
 def monthly_rankings(args):
     """每月一星: top earners of a compound (default: mine) or a community in a month"""
     return rankings.rankings(current_user(), args["month"], args["compound_id"],

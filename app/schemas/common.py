@@ -1,12 +1,32 @@
 """Shared schemas: pagination arguments and page envelopes, masking helpers."""
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+import unicodedata
+
+from marshmallow import Schema, ValidationError, fields, validate
 
 
 class PageArgs(Schema):
     cursor = fields.String(load_default=None, metadata={"description": "上一页返回的 next_cursor"})
     limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+
+
+class Text(fields.String):
+    """A string as people type it: trimmed; blank after trimming, or holding control
+    characters (other than newlines and tabs where `multiline`), is refused."""
+
+    def __init__(self, *args, multiline: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.allowed = {"\n", "\t"} if multiline else set()
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs).strip()
+        if not text:
+            raise ValidationError("此项不能为空")
+        if any(unicodedata.category(ch) in ("Cc", "Cs") and ch not in self.allowed
+               for ch in text):
+            raise ValidationError("不能包含控制字符")
+        return text
 
 
 def page_of(item_schema: type[Schema]) -> type[Schema]:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import contains_eager
 
 from app.errors import Unauthorized
 from app.extensions import db
-from app.models import AuthToken, Role, RoleGrant, User
+from app.models import AuthToken, User
 from app.models.base import utcnow
 from app.services.common import get_or_create
 from app.wechat.login import WeChatIdentity, code_to_session
@@ -34,10 +34,9 @@ def login(code: str) -> tuple[str, User]:
 
 
 def _upsert_user(identity: WeChatIdentity) -> User:
-    def init(user: User) -> None:
-        user.grants.append(RoleGrant(role=Role.RESIDENT))
-
-    user = get_or_create(User, init=init, openid=identity.openid)
+    # A new user is a plain WeChat user: the RESIDENT role comes with a verified household
+    # membership (app.services.households.membership), never with a login.
+    user = get_or_create(User, openid=identity.openid)
     if identity.unionid and not user.unionid:
         user.unionid = identity.unionid
     return user

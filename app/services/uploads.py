@@ -55,7 +55,7 @@ def own_photos(user: User, photo_ids: list[int]) -> list[Upload]:
             u.owner_id != user.id or u.ref_kind is not None for u in uploads):
         raise ValidationFailed("照片无效：只能使用自己刚上传的照片", code="invalid_photos",
                                errors={"photo_ids": ["照片不存在或不属于你"]})
-    return uploads
+    return sorted(uploads, key=lambda u: photo_ids.index(u.id))  # the user's order, not the DB's
 
 
 def attach(uploads: list[Upload], ref_kind: str, ref_id: int) -> list[int]:

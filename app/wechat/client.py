@@ -1,6 +1,6 @@
 """The WeChat client factory.
 
-`LinliWeChatClient` is wechatpy's `WeChatClient` with three changes (DESIGN.md, "WeChat"):
+`LinliWeChatClient` is wechatpy's `WeChatClient` with three changes (docs/README.md, "WeChat"):
 - every base URL, the token URL included, is rebased onto `WECHAT_API_BASE`, so the bundled
   sandbox and the tests use the real client over HTTP;
 - requests time out (`WECHAT_TIMEOUT`, 5 s) and network failures raise `WeChatUnavailable`;

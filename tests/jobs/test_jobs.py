@@ -14,8 +14,6 @@ from app.jobs.scheduler import Scheduler, try_lease
 from app.models import (
     DeliveryStatus,
     IdempotencyRecord,
-    Incident,
-    IncidentStatus,
     JobRun,
     Notification,
 )
@@ -68,10 +66,8 @@ def test_housekeeping_returns_expired_leases_to_the_queue(app, make_user):
 
 
 @pytest.fixture
-def no_incidents(demo, ctx):
-    """The demo community with every demo incident closed: no open work from incidents."""
-    db.session.execute(sa.update(Incident).values(status=IncidentStatus.CLOSED))
-    db.session.commit()
+def no_incidents(world, ctx):
+    """The world has no incidents: no open work from incidents."""
 
 
 OTHER_SOURCE_WORKER: list[int] = []
@@ -84,8 +80,8 @@ def other_source(user_ids):
 
 
 @pytest.fixture
-def open_work(demo, no_incidents, monkeypatch):
-    worker = demo["users"]["demo-grid-worker"]
+def open_work(world, no_incidents, monkeypatch):
+    worker = world["users"]["demo-grid-worker"]
     OTHER_SOURCE_WORKER[:] = [worker]
     monkeypatch.setattr(digest, "SOURCES", digest.SOURCES + (f"{__name__}:other_source",))
     yield worker

@@ -92,7 +92,7 @@ def test_dispatcher_killed_mid_batch_loses_and_duplicates_nothing(ctx, sandbox_u
     while len(messages(sandbox_url, "template")) < 150 and time.monotonic() < deadline:
         time.sleep(0.05)
     victim.send_signal(signal.SIGKILL)
-    victim.wait(10)
+    finish(victim, timeout=10)  # reaped, its output pipe closed
     after_kill = statuses()
     assert after_kill[DeliveryStatus.SENT] < 600  # killed mid-way, with work left over
     successor = start("notifications", "dispatch", **lease)
@@ -139,7 +139,7 @@ def test_two_schedulers_fire_each_job_once_per_interval_and_fail_over(ctx):
     standby = second if leader is first else first
     killed_at = utcnow()
     leader.send_signal(signal.SIGKILL)
-    leader.wait(10)
+    finish(leader, timeout=10)
     time.sleep(10)
     after = runs()
     taken_over = [r for r in after if r.started_at > killed_at]

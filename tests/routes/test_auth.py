@@ -9,14 +9,14 @@ import time_machine
 from app.extensions import db
 from app.models import AuthToken, User
 from app.models.base import utcnow
-from tests.conftest import bearer, login
+from tests.helpers import bearer, login
 
 
-def test_login_creates_resident_and_token_opens_me(client, ctx):
+def test_login_creates_a_plain_user_and_token_opens_me(client, ctx):
     response = client.post("/api/v1/auth/login", json={"code": "sandbox:new-person"})
     assert response.status_code == 200
     body = response.get_json()
-    assert body["user"]["roles"] == ["resident"]
+    assert body["user"]["roles"] == []  # a resident only once a household verifies them
     assert body["user"]["household"] is None
     me = client.get("/api/v1/me", headers=bearer(body["token"])).get_json()
     assert me["id"] == body["user"]["id"]
@@ -37,10 +37,10 @@ def test_second_login_reuses_the_user_and_both_tokens_work(client, ctx):
     assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 1
 
 
-def test_demo_resident_sees_household_and_compound(client, demo, auth):
+def test_demo_resident_sees_household_and_compound(client, world, auth):
     me = client.get("/api/v1/me", headers=auth("demo-resident")).get_json()
     assert me["nickname"] == "张阿姨"
-    assert me["compound"] == {"id": demo["compounds"]["虹桥小区"], "name": "虹桥小区"}
+    assert me["compound"] == {"id": world["compounds"]["虹桥小区"], "name": "虹桥小区"}
     assert me["household"]["building"]["name"] == "1号楼"
     assert me["household"]["compound"]["name"] == "虹桥小区"
 

@@ -83,7 +83,7 @@ def test_oversized_body_is_413(app, client):
     assert_envelope(response, 413, "payload_too_large")
 
 
-def test_bad_household_binding_changes_nothing(client, demo, auth, ctx):
+def test_bad_household_binding_changes_nothing(client, world, auth, ctx):
     headers = auth("demo-resident")
     before = db.session.scalar(sa.select(sa.func.count()).select_from(Household))
     unknown = client.put("/api/v1/me/household", headers=headers,

@@ -6,10 +6,10 @@ import sqlalchemy as sa
 
 from app.extensions import db
 from app.models import IncidentEvent, IncidentFollower
-from tests.conftest import bearer, login, run_together
+from tests.helpers import bearer, login, run_together
 
 
-def test_one_of_many_simultaneous_accepts_wins(app, demo, report, people):
+def test_one_of_many_simultaneous_accepts_wins(app, world, report, people):
     incident_id = report()["id"]
     worker = people["demo-grid-worker"]
 
@@ -28,14 +28,17 @@ def test_one_of_many_simultaneous_accepts_wins(app, demo, report, people):
     assert accepts == 1
 
 
-def test_every_simultaneous_me_too_counts(app, client, demo, report):
+def test_every_simultaneous_me_too_counts(app, client, world, report, people):
     incident_id = report()["id"]
-    building = demo["buildings"][("虹桥小区", "2号楼")]
+    building = world["buildings"][("虹桥小区", "2号楼")]
+    worker = people["demo-grid-worker"]
     neighbours = []
-    for i in range(8):
+    for i in range(8):  # eight verified residents of 2号楼 (units 1 and 2, floors 1 to 4)
         headers = bearer(login(client, f"neighbour-{i}"))
-        client.put("/api/v1/me/household", headers=headers,
-                   json={"building_id": building, "unit": "1", "room": f"{i}01"})
+        request = client.put("/api/v1/me/household", headers=headers, json={
+            "building_id": building, "unit": str(i % 2 + 1), "room": f"{i // 2 + 1}0{i % 2 + 1}"})
+        client.post(f"/api/v1/household-requests/{request.get_json()['id']}/transitions",
+                    headers=worker, json={"action": "approve"})
         neighbours.append(headers)
     with app.app_context():
         db.session.remove()

@@ -22,8 +22,8 @@ def notified(user_id: int, template_key: str) -> list[dict]:
     return [r.payload for r in rows]
 
 
-def test_report_dispatch_accept_resolve_confirm(client, demo, people, report, act, photo, ctx):
-    users = demo["users"]
+def test_report_dispatch_accept_resolve_confirm(client, world, people, report, act, photo, ctx):
+    users = world["users"]
     created = report()
     assert created["status"]["code"] == "dispatched"
     assert created["assignee"]["id"] == users["demo-grid-worker"]
@@ -59,7 +59,7 @@ def test_report_dispatch_accept_resolve_confirm(client, demo, people, report, ac
     assert any("已办结" in i["text"] for i in inbox)
 
 
-def test_forbidden_moves(client, demo, people, report, act):
+def test_forbidden_moves(client, world, people, report, act):
     incident_id = report()["id"]
     # Wrong role (can see it, may not do it) -> 403
     assert act("demo-resident-2", incident_id, "accept", expect=403)["code"] == "forbidden"
@@ -129,17 +129,17 @@ def test_anonymous_report_hides_the_reporter_from_handlers(client, people, repor
     assert refused["code"] == "anonymous_not_allowed"
 
 
-def test_escalate_to_department_which_accepts_and_resolves(demo, people, report, act, photo,
+def test_escalate_to_department_which_accepts_and_resolves(world, people, report, act, photo,
                                                            ctx):
     incident_id = report()["id"]
     act("demo-grid-worker", incident_id, "accept")
     missing = act("demo-grid-worker", incident_id, "escalate", expect=422,
-                  department_id=demo["departments"]["城管"])
+                  department_id=world["departments"]["城管"])
     assert missing["errors"]["json"]["note"] == ["请说明上报原因"]
     escalated = act("demo-grid-worker", incident_id, "escalate", note="需要执法",
-                    department_id=demo["departments"]["城管"])
+                    department_id=world["departments"]["城管"])
     assert escalated["status"]["code"] == "escalated" and escalated["responded_at"] is None
-    assert notified(demo["users"]["demo-department"], "incident_task")
+    assert notified(world["users"]["demo-department"], "incident_task")
     # it is the department's now
     assert act("demo-grid-worker", incident_id, "accept", expect=403)["code"] == "forbidden"
     act("demo-department", incident_id, "accept")
@@ -181,7 +181,7 @@ def test_reject_is_shown_honestly_never_as_fixed(client, people, report, act):
     assert entry["status"]["code"] == "rejected" and entry["resolved_at"] is None
 
 
-def test_me_too_and_merging_a_duplicate_carries_followers(demo, people, report, act, ctx):
+def test_me_too_and_merging_a_duplicate_carries_followers(world, people, report, act, ctx):
     original = report()["id"]
     followed = act("demo-resident-2", original, "follow")
     assert followed["follower_count"] == 1
@@ -192,23 +192,23 @@ def test_me_too_and_merging_a_duplicate_carries_followers(demo, people, report, 
     act("demo-staff", duplicate, "reject", reason="duplicate", duplicate_of=original)
     followers = set(db.session.scalars(sa.select(IncidentFollower.user_id).where(
         IncidentFollower.incident_id == original)))
-    assert followers == {demo["users"]["demo-resident-2"], demo["users"]["demo-party-member"]}
+    assert followers == {world["users"]["demo-resident-2"], world["users"]["demo-party-member"]}
     assert db.session.get(Incident, original).follower_count == 2
     db.session.commit()
 
 
-def test_reassign_by_secretary_to_a_community_grid_worker_only(demo, report, act):
+def test_reassign_by_secretary_to_a_community_grid_worker_only(world, report, act):
     incident_id = report()["id"]
     bad = act("demo-secretary", incident_id, "reassign", expect=422,
-              assignee_id=demo["users"]["demo-resident-2"])
+              assignee_id=world["users"]["demo-resident-2"])
     assert bad["code"] == "invalid_assignee"
     moved = act("demo-secretary", incident_id, "reassign",
-                assignee_id=demo["users"]["demo-grid-worker-2"])
-    assert moved["assignee"]["id"] == demo["users"]["demo-grid-worker-2"]
+                assignee_id=world["users"]["demo-grid-worker-2"])
+    assert moved["assignee"]["id"] == world["users"]["demo-grid-worker-2"]
     assert act("demo-grid-worker-2", incident_id, "accept")["status"]["code"] == "accepted"
 
 
-def test_risky_text_is_refused_and_review_text_is_held(client, demo, people, report, act, ctx):
+def test_risky_text_is_refused_and_review_text_is_held(client, world, people, report, act, ctx):
     before = db.session.scalar(sa.select(sa.func.count()).select_from(Incident))
     db.session.commit()
     risky = report(expect=422, description="这里有违禁内容")
@@ -221,11 +221,11 @@ def test_risky_text_is_refused_and_review_text_is_held(client, demo, people, rep
                        headers=people["demo-staff"]).get_json()["items"]
     assert held["id"] in [i["id"] for i in queue]
     approved = act("demo-staff", held["id"], "reassign",
-                   assignee_id=demo["users"]["demo-grid-worker"])
+                   assignee_id=world["users"]["demo-grid-worker"])
     assert approved["status"]["code"] == "dispatched"
 
 
-def test_bad_reports_change_nothing(client, demo, people, photo, report, ctx):
+def test_bad_reports_change_nothing(client, world, people, photo, report, ctx):
     others = photo(people["demo-resident-2"])
     before = db.session.scalar(sa.select(sa.func.count()).select_from(Incident))
     db.session.commit()
@@ -238,7 +238,7 @@ def test_bad_reports_change_nothing(client, demo, people, photo, report, ctx):
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Incident)) == before
 
 
-def test_idempotent_report(client, demo, people, photo):
+def test_idempotent_report(client, world, categories, people, photo):
     body = {"category": "environment", "description": "重复提交测试",
             "photo_ids": [photo(people["demo-resident"])]}
     headers = {**people["demo-resident"], "Idempotency-Key": "report-1"}

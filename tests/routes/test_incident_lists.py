@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from app.models.base import utcnow
-from tests.conftest import counting_queries
+from tests.helpers import counting_queries
 
 
 def ids(response) -> list[int]:
@@ -12,10 +12,10 @@ def ids(response) -> list[int]:
     return [i["id"] for i in response.get_json()["items"]]
 
 
-def test_scopes_show_each_role_its_own(client, demo, people, report):
+def test_scopes_show_each_role_its_own(client, world, people, report):
     mine = report()["id"]
     other_compound = report(openid="demo-resident-3",
-                            building_id=demo["buildings"][("盛世华城", "1号楼")])["id"]
+                            building_id=world["buildings"][("盛世华城", "1号楼")])["id"]
     get = lambda who, q: ids(client.get(f"/api/v1/incidents?{q}&limit=100",  # noqa: E731
                                         headers=people[who]))
     assert mine in get("demo-resident", "scope=mine")
@@ -33,7 +33,7 @@ def test_scopes_show_each_role_its_own(client, demo, people, report):
     assert forbidden.status_code == 403
 
 
-def test_filters_and_pagination(client, people, report):
+def test_filters_and_pagination(client, people, report, backlog):
     fresh = {report()["id"] for _ in range(3)}
     headers = people["demo-resident"]
     first = client.get("/api/v1/incidents?scope=mine&limit=2", headers=headers).get_json()
@@ -47,7 +47,7 @@ def test_filters_and_pagination(client, people, report):
                               i["category"]["code"] == "environment" for i in dispatched)
     overdue = client.get("/api/v1/incidents?scope=compound&overdue=true&limit=100",
                          headers=people["demo-staff"]).get_json()["items"]
-    assert overdue  # the demo data has incidents past their deadlines
+    assert overdue  # the backlog has incidents past their deadlines
     now, at = utcnow(), datetime.fromisoformat
     assert not fresh & {i["id"] for i in overdue}  # just filed: within both deadlines
     assert all(i["status"]["code"] not in ("resolved", "closed", "rejected") and (
@@ -57,7 +57,7 @@ def test_filters_and_pagination(client, people, report):
     assert bad.status_code == 422 and bad.get_json()["code"] == "validation_error"
 
 
-def test_list_costs_a_fixed_number_of_queries(app, client, people, report):
+def test_list_costs_a_fixed_number_of_queries(app, client, people, report, backlog):
     report()
     with counting_queries(app) as queries:
         items = client.get("/api/v1/incidents?scope=compound&limit=50",
@@ -66,7 +66,7 @@ def test_list_costs_a_fixed_number_of_queries(app, client, people, report):
     assert len(queries) <= 2, queries  # token+user+grants, then the page itself
 
 
-def test_nearby_finds_open_incidents_of_the_category_within_200m(client, demo, people, report):
+def test_nearby_finds_open_incidents_of_the_category_within_200m(client, world, people, report):
     near = report(lat=38.70500, lng=111.56250)["id"]
     report(lat=38.70500, lng=111.56250, category="parking", description="占道停车")
     headers = people["demo-resident-2"]
@@ -81,12 +81,13 @@ def test_nearby_finds_open_incidents_of_the_category_within_200m(client, demo, p
     assert near not in outsider  # another compound's residents do not see it
 
 
-def test_stats_for_secretaries_and_staff(client, demo, people, report, act, photo):
+def test_stats_for_secretaries_and_staff(client, world, people, report, act, photo,
+                                          backlog):
     incident_id = report()["id"]
     act("demo-grid-worker", incident_id, "accept")
     act("demo-grid-worker", incident_id, "resolve", note="好了",
         photo_ids=[photo(people["demo-grid-worker"])])
-    hq = demo["compounds"]["虹桥小区"]
+    hq = world["compounds"]["虹桥小区"]
     response = client.get(f"/api/v1/incidents/stats?compound_id={hq}",
                           headers=people["demo-secretary"])
     stats = response.get_json()
@@ -96,10 +97,10 @@ def test_stats_for_secretaries_and_staff(client, demo, people, report, act, phot
     assert stats["median_response_minutes"] is not None
     assert stats["top_categories"][0]["count"] >= 1
     assert {"id", "status", "resolve_by"} <= set(stats["overdue"][0])
-    other = demo["compounds"]["盛世华城"]
+    other = world["compounds"]["盛世华城"]
     assert client.get(f"/api/v1/incidents/stats?compound_id={other}",
                       headers=people["demo-secretary"]).status_code == 403
-    community = client.get(f"/api/v1/incidents/stats?community_id={demo['community']}"
+    community = client.get(f"/api/v1/incidents/stats?community_id={world['community']}"
                            "&from=2026-01-01&to=2026-12-31", headers=people["demo-staff"])
     assert community.status_code == 200 and community.get_json()["total"] >= stats["total"]
     assert client.get("/api/v1/incidents/stats", headers=people["demo-staff"]).status_code == 422
@@ -107,7 +108,7 @@ def test_stats_for_secretaries_and_staff(client, demo, people, report, act, phot
                       headers=people["demo-resident"]).status_code == 403
 
 
-def test_categories_list(client, people):
+def test_categories_list(client, people, categories):
     items = client.get("/api/v1/incident-categories",
                        headers=people["demo-resident"]).get_json()["items"]
     assert [c["name"] for c in items][:3] == ["环境卫生", "设施损坏", "噪音扰民"]
@@ -116,9 +117,9 @@ def test_categories_list(client, people):
     assert {c["respond_hours"] for c in items} == {1}
 
 
-def test_staff_manage_categories_and_others_may_not(client, demo, people, report):
+def test_staff_manage_categories_and_others_may_not(client, world, people, report):
     new = {"code": "elevator", "name": "电梯故障", "respond_hours": 0.5, "resolve_hours": 8,
-           "default_department_id": demo["departments"]["住建"], "anonymous_allowed": False}
+           "default_department_id": world["departments"]["住建"], "anonymous_allowed": False}
     assert client.post("/api/v1/incident-categories", headers=people["demo-resident"],
                        json=new).status_code == 403
     created = client.post("/api/v1/incident-categories", headers=people["demo-staff"], json=new)

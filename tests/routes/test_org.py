@@ -1,14 +1,10 @@
-"""Compounds with buildings (keyset pages) and binding a resident's household."""
+"""Compounds with buildings (keyset pages); binding a household: tests/routes/test_households.py."""
 from __future__ import annotations
 
-import sqlalchemy as sa
-
-from app.extensions import db
-from app.models import Household
-from tests.conftest import counting_queries
+from tests.helpers import counting_queries
 
 
-def test_compounds_page_through_with_buildings(client, demo, auth):
+def test_compounds_page_through_with_buildings(client, world, auth):
     headers = auth("demo-resident")
     first = client.get("/api/v1/compounds?limit=1", headers=headers).get_json()
     assert [c["name"] for c in first["items"]] == ["虹桥小区"]
@@ -25,7 +21,7 @@ def test_compounds_page_through_with_buildings(client, demo, auth):
     assert len(everything["items"]) == 2 and everything["next_cursor"] is None
 
 
-def test_compounds_need_login_and_a_valid_cursor(client, demo, auth):
+def test_compounds_need_login_and_a_valid_cursor(client, world, auth):
     assert client.get("/api/v1/compounds").status_code == 401
     bad = client.get("/api/v1/compounds?cursor=%%%", headers=auth("x"))
     assert bad.status_code == 422 and bad.get_json()["code"] == "invalid_cursor"
@@ -33,23 +29,9 @@ def test_compounds_need_login_and_a_valid_cursor(client, demo, auth):
     assert not_int.status_code == 422 and not_int.get_json()["code"] == "invalid_cursor"
 
 
-def test_compounds_list_costs_a_fixed_number_of_queries(app, client, demo, auth):
+def test_compounds_list_costs_a_fixed_number_of_queries(app, client, world, auth):
     headers = auth("demo-resident")
     with counting_queries(app) as queries:
         client.get("/api/v1/compounds", headers=headers)
     # token+user+grants, compounds, buildings; the household is loaded by nobody here.
     assert len(queries) <= 4, queries
-
-
-def test_bind_household_creates_it_once_and_shows_in_me(client, demo, auth, ctx):
-    building = demo["buildings"][("盛世华城", "2号楼")]
-    payload = {"building_id": building, "unit": " 3 ", "room": "502"}
-    first = client.put("/api/v1/me/household", headers=auth("newcomer"), json=payload)
-    assert first.status_code == 200
-    body = first.get_json()
-    assert body["household"]["unit"] == "3" and body["household"]["room"] == "502"
-    assert body["compound"]["name"] == "盛世华城"
-    client.put("/api/v1/me/household", headers=auth("spouse"), json=payload)
-    rows = db.session.scalars(sa.select(Household).where(Household.building_id == building,
-                                                         Household.room == "502")).all()
-    assert len(rows) == 1

@@ -6,7 +6,8 @@ import sqlalchemy as sa
 from app.extensions import db
 from app.models import LedgerEntry, Notification, PointsRule
 from app.services.points import ledger as points
-from tests.points_helpers import balance, count, give, in_app, other_community_staff
+from tests.fixtures.points import balance, count, give, other_community_staff
+from tests.helpers import in_app
 from tests.routes.test_errors import assert_envelope
 
 
@@ -15,9 +16,10 @@ def test_new_user_has_nothing_yet(client, auth):
     assert body == {"balance": 0, "ranking_public": True, "items": [], "next_cursor": None}
 
 
-def test_balance_and_ledger_newest_first_with_reasons(app, client, auth, demo):
+def test_balance_and_ledger_newest_first_with_reasons(app, client, auth, world,
+                                                      points_history):
     headers = auth("demo-resident")
-    uid = demo["users"]["demo-resident"]
+    uid = world["users"]["demo-resident"]
 
     def history():
         points.award(uid, PointsRule.WISH_FULFILLED, 41, note="帮王奶奶买菜")
@@ -25,7 +27,7 @@ def test_balance_and_ledger_newest_first_with_reasons(app, client, auth, demo):
         db.session.commit()
     in_app(app, history)
     body = client.get("/api/v1/points?limit=2", headers=headers).get_json()
-    # The demo seed gave 张阿姨 2 x 10 (incidents) + 8 h x 5 (volunteering) = 60.
+    # The points history gave 张阿姨 2 x 10 (incidents) + 8 h x 5 (volunteering) = 60.
     assert body["balance"] == 60 + 20 - 10
     first, second = body["items"]
     assert (first["amount"], first["balance_after"], first["rule"]) == (
@@ -40,14 +42,15 @@ def test_balance_and_ledger_newest_first_with_reasons(app, client, auth, demo):
                     "invalid_cursor")
 
 
-def test_staff_adjusts_a_resident_of_their_community(app, client, auth, demo):
-    uid = demo["users"]["demo-resident-3"]
+def test_staff_adjusts_a_resident_of_their_community(app, client, auth, world,
+                                                      points_history):
+    uid = world["users"]["demo-resident-3"]
     headers = {**auth("demo-staff"), "Idempotency-Key": "adj-1"}
     body = {"user_id": uid, "amount": 15, "reason": "协助组织义诊活动"}
     first = client.post("/api/v1/points/adjustments", headers=headers, json=body)
     assert first.status_code == 201, first.get_json()
     result = first.get_json()
-    assert result["balance"] == 20 + 15  # the seed's wish + this
+    assert result["balance"] == 20 + 15  # the history's wish + this
     assert result["entry"]["description"] == "工作人员调整：协助组织义诊活动"
     replay = client.post("/api/v1/points/adjustments", headers=headers, json=body)
     assert replay.headers.get("Idempotent-Replayed") == "true"
@@ -58,15 +61,15 @@ def test_staff_adjusts_a_resident_of_their_community(app, client, auth, demo):
             LedgerEntry.rule == PointsRule.ADJUSTMENT))
         note = db.session.scalar(sa.select(Notification).where(Notification.user_id == uid))
         return entry.actor_id, entry.note, note.template_key
-    staff_id = demo["users"]["demo-staff"]
+    staff_id = world["users"]["demo-staff"]
     assert in_app(app, audit) == (staff_id, "协助组织义诊活动", "points_adjusted")
     deduct = client.post("/api/v1/points/adjustments", headers=auth("demo-staff"),
                          json={"user_id": uid, "amount": -35, "reason": "重复登记，扣回"})
     assert deduct.status_code == 201 and deduct.get_json()["balance"] == 0
 
 
-def test_adjustment_refusals(app, client, auth, demo):
-    uid = demo["users"]["demo-resident"]
+def test_adjustment_refusals(app, client, auth, world, points_history):
+    uid = world["users"]["demo-resident"]
     staff = auth("demo-staff")
     before = count(app, LedgerEntry)
 
@@ -84,7 +87,7 @@ def test_adjustment_refusals(app, client, auth, demo):
     assert_envelope(post(staff, user_id=999999), 404, "user_not_found")
     assert_envelope(post(auth("demo-resident-2")), 403, "not_staff_of_community")
     assert_envelope(post(auth("demo-secretary")), 403, "not_staff_of_community")
-    staff_self = {"user_id": demo["users"]["demo-staff"]}
+    staff_self = {"user_id": world["users"]["demo-staff"]}
     assert_envelope(post(staff, **staff_self), 403, "self_adjustment")
     auth("other-staff")
     other_community_staff(app)
@@ -93,7 +96,7 @@ def test_adjustment_refusals(app, client, auth, demo):
     assert post(auth("demo-admin")).status_code == 201  # admin acts everywhere
 
 
-def test_ranking_preference_masks_my_name(app, client, auth, demo):
+def test_ranking_preference_masks_my_name(app, client, auth, world, points_history):
     headers = auth("demo-resident")
     hidden = client.put("/api/v1/points/preferences", headers=headers,
                         json={"ranking_public": False})
@@ -102,7 +105,7 @@ def test_ranking_preference_masks_my_name(app, client, auth, demo):
     viewer = auth("demo-party-member")
     ranking = client.get("/api/v1/points/rankings", headers=viewer).get_json()
     names = {i["name"] for i in ranking["items"]}
-    # The seed's month: 刘党员 63 + 40, 张阿姨 60 (now hidden), 李师傅 10 (hidden by the seed).
+    # This month: 刘党员 63 + 40, 张阿姨 60 (now hidden), 李师傅 10 (hidden in the history).
     assert [(i["name"], i["points"], i["is_me"]) for i in ranking["items"]] == [
         ("刘党员", 103, True), ("张**", 60, False), ("李**", 10, False)]
     assert "张阿姨" not in names
@@ -114,14 +117,14 @@ def test_ranking_preference_masks_my_name(app, client, auth, demo):
                     422, "validation_error")
 
 
-def test_rankings_scope_and_bad_input(client, auth, demo):
+def test_rankings_scope_and_bad_input(client, auth, world, points_history):
     viewer = auth("demo-resident")
-    hq, ss = demo["compounds"]["虹桥小区"], demo["compounds"]["盛世华城"]
+    hq, ss = world["compounds"]["虹桥小区"], world["compounds"]["盛世华城"]
     other = client.get(f"/api/v1/points/rankings?period=month&compound_id={ss}",
                        headers=viewer).get_json()
     assert other["scope"]["name"] == "盛世华城"
     assert [(i["name"], i["points"]) for i in other["items"]] == [("王大姐", 20)]
-    community = client.get(f"/api/v1/points/rankings?community_id={demo['community']}&limit=2",
+    community = client.get(f"/api/v1/points/rankings?community_id={world['community']}&limit=2",
                            headers=viewer).get_json()
     assert community["scope"]["kind"] == "community" and len(community["items"]) == 2
     assert client.get(f"/api/v1/points/rankings?compound_id={hq}&month=2020-01",
@@ -147,7 +150,7 @@ def test_unauthenticated_points_calls_are_401(client):
         assert_envelope(getattr(client, method)(path, json={}), 401, "missing_token")
 
 
-def test_given_points_show_in_the_balance(app, client, auth, demo):
-    give(app, demo["users"]["demo-resident-3"], 5)
+def test_given_points_show_in_the_balance(app, client, auth, world, points_history):
+    give(app, world["users"]["demo-resident-3"], 5)
     body = client.get("/api/v1/points", headers=auth("demo-resident-3")).get_json()
     assert body["balance"] == 25

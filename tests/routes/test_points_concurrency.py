@@ -18,8 +18,8 @@ from app.extensions import db
 from app.models import Household, LedgerEntry, Notification, PointsRule, Redemption, User
 from app.services import auth as auth_service
 from app.services.points import ledger as points
-from tests.conftest import bearer, login, run_together
-from tests.points_helpers import balance, count, give, in_app, make_reward, stock
+from tests.fixtures.points import balance, count, give, make_reward, stock
+from tests.helpers import bearer, in_app, login, run_together
 
 N = 50
 
@@ -32,6 +32,8 @@ def server(app):
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_port}"
     httpd.shutdown()
+    httpd.server_close()
+    thread.join(10)
 
 
 def outcome(response: requests.Response) -> tuple[int, str | None]:
@@ -48,11 +50,11 @@ def assert_verified(app) -> None:
     assert lowest is None or lowest >= 0
 
 
-def test_fifty_simultaneous_redemptions_of_a_hundred_points(app, client, demo, server):
-    uid = demo["users"]["demo-resident"]
+def test_fifty_simultaneous_redemptions_of_a_hundred_points(app, client, world, server):
+    uid = world["users"]["demo-resident"]
     give(app, uid, 100 - balance(app, uid))
     headers = bearer(login(client, "demo-resident"))
-    reward_id = make_reward(app, demo["community"], cost=10, stock=1000)
+    reward_id = make_reward(app, world["community"], cost=10, stock=1000)
 
     def work(i):
         return outcome(requests.post(f"{server}/api/v1/rewards/{reward_id}/redeem", timeout=60,
@@ -66,9 +68,9 @@ def test_fifty_simultaneous_redemptions_of_a_hundred_points(app, client, demo, s
     assert_verified(app)
 
 
-def test_fifty_people_race_for_five_items(app, client, demo, server):
+def test_fifty_people_race_for_five_items(app, client, world, server):
     def residents():
-        """N residents of the demo's first household, each with a token (logging in 50
+        """N residents of the world's first household, each with a token (logging in 50
         people would meet the login rate limit)."""
         household = db.session.scalar(sa.select(Household.id).order_by(Household.id).limit(1))
         users = [User(openid=f"racer-{i}", nickname=f"选手{i}", household_id=household)
@@ -81,7 +83,7 @@ def test_fifty_people_race_for_five_items(app, client, demo, server):
     racers, tokens = in_app(app, residents)
     for uid in racers:
         give(app, uid, 100)
-    reward_id = make_reward(app, demo["community"], cost=30, stock=5, per_user_limit=1)
+    reward_id = make_reward(app, world["community"], cost=30, stock=5, per_user_limit=1)
 
     def work(i):
         return outcome(requests.post(f"{server}/api/v1/rewards/{reward_id}/redeem", timeout=60,
@@ -97,8 +99,8 @@ def test_fifty_people_race_for_five_items(app, client, demo, server):
     assert_verified(app)
 
 
-def test_the_same_award_fired_fifty_times_is_one_entry(app, demo):
-    uid = demo["users"]["demo-resident-3"]
+def test_the_same_award_fired_fifty_times_is_one_entry(app, world):
+    uid = world["users"]["demo-resident-3"]
     before = balance(app, uid)
 
     def work(_):
@@ -114,9 +116,9 @@ def test_the_same_award_fired_fifty_times_is_one_entry(app, demo):
     assert_verified(app)
 
 
-def test_the_same_adjustment_posted_fifty_times_at_once_counts_once(app, client, demo,
+def test_the_same_adjustment_posted_fifty_times_at_once_counts_once(app, client, world,
                                                                     server):
-    uid = demo["users"]["demo-resident-3"]
+    uid = world["users"]["demo-resident-3"]
     before = balance(app, uid)
     headers = {**bearer(login(client, "demo-staff")), "Idempotency-Key": "same-adjustment"}
 
@@ -133,11 +135,11 @@ def test_the_same_adjustment_posted_fifty_times_at_once_counts_once(app, client,
     assert_verified(app)
 
 
-def test_simultaneous_cancels_refund_once(app, client, demo, server):
-    uid = demo["users"]["demo-resident"]
+def test_simultaneous_cancels_refund_once(app, client, world, server):
+    uid = world["users"]["demo-resident"]
     give(app, uid, 100 - balance(app, uid))
     headers = bearer(login(client, "demo-resident"))
-    reward_id = make_reward(app, demo["community"], cost=40, stock=3)
+    reward_id = make_reward(app, world["community"], cost=40, stock=3)
     redemption = client.post(f"/api/v1/rewards/{reward_id}/redeem", headers=headers,
                              json={"quantity": 2}).get_json()
     assert balance(app, uid) == 20

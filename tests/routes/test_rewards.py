@@ -16,15 +16,15 @@ from app.jobs.runner import run_job
 from app.models import LedgerEntry, Notification, Redemption, RedemptionStatus, Upload
 from app.models.base import utcnow
 from app.services.points import ledger as points
-from tests.points_helpers import (
+from tests.fixtures.points import (
     balance,
     count,
     give,
-    in_app,
     make_reward,
     other_community_staff,
     stock,
 )
+from tests.helpers import in_app
 from tests.routes.test_errors import assert_envelope
 
 NEW_REWARD = {"name": "节能台灯", "cost": 120, "stock": 10, "per_user_limit": 1,
@@ -37,37 +37,37 @@ def redeem(client, headers, reward_id, quantity=1, **extra):
 
 
 @pytest.fixture
-def resident(app, auth, demo):
+def resident(app, auth, world):
     """demo-resident (张阿姨) with exactly 100 points."""
-    uid = demo["users"]["demo-resident"]
+    uid = world["users"]["demo-resident"]
     give(app, uid, 100 - balance(app, uid))
     return uid, auth("demo-resident")
 
 
 # --- managing the shop ------------------------------------------------------------------
 
-def test_a_reward_picture_is_never_taken_from_an_incident(app, client, demo, people, report):
+def test_a_reward_picture_is_never_taken_from_an_incident(app, client, world, people, report):
     # The staff member's own photo, attached to their report: reward pictures are public,
     # so re-pointing it would publish an incident photo.
     incident_photo = report(openid="demo-staff")["photos"][0]["id"]
     refused = client.post("/api/v1/rewards", headers=people["demo-staff"], json={
-        **NEW_REWARD, "community_id": demo["community"], "picture_id": incident_photo})
+        **NEW_REWARD, "community_id": world["community"], "picture_id": incident_photo})
     assert_envelope(refused, 404, "upload_not_found")
     with app.app_context():
         upload = db.session.get(Upload, incident_photo)
-        assert (upload.ref_kind, upload.owner_id) == ("incident", demo["users"]["demo-staff"])
+        assert (upload.ref_kind, upload.owner_id) == ("incident", world["users"]["demo-staff"])
     assert client.get(f"/api/v1/uploads/{incident_photo}",
                       headers=people["demo-resident-3"]).status_code == 404
 
 
-def test_staff_manage_rewards_with_a_picture(app, client, auth, demo):
+def test_staff_manage_rewards_with_a_picture(app, client, auth, world, stocked_shop):
     staff = auth("demo-staff")
     image = io.BytesIO()
     Image.new("RGB", (8, 8), "red").save(image, "PNG")
     upload = client.post("/api/v1/uploads", headers=staff, content_type="multipart/form-data",
                          data={"file": (io.BytesIO(image.getvalue()), "lamp.png")}).get_json()
     created = client.post("/api/v1/rewards", headers=staff, json={
-        **NEW_REWARD, "community_id": demo["community"], "picture_id": upload["id"],
+        **NEW_REWARD, "community_id": world["community"], "picture_id": upload["id"],
         "starts_at": "2020-01-01T00:00:00+08:00"})
     assert created.status_code == 201, created.get_json()
     reward = created.get_json()
@@ -81,15 +81,15 @@ def test_staff_manage_rewards_with_a_picture(app, client, auth, demo):
     assert (updated.get_json()["stock"], updated.get_json()["cost"]) == (3, 100)
     shop = client.get("/api/v1/rewards?limit=100", headers=auth("demo-resident")).get_json()
     assert reward["id"] not in [r["id"] for r in shop["items"]]  # off sale
-    assert len(shop["items"]) == 5  # the demo shop
+    assert len(shop["items"]) == 5  # the stocked shop
     everything = client.get("/api/v1/rewards?all=true&limit=100", headers=staff).get_json()
     assert reward["id"] in [r["id"] for r in everything["items"]]
     page = client.get("/api/v1/rewards?limit=2", headers=auth("demo-resident")).get_json()
     assert len(page["items"]) == 2 and page["next_cursor"]
 
 
-def test_reward_management_permissions_and_bad_input(app, client, auth, demo):
-    body = {**NEW_REWARD, "community_id": demo["community"]}
+def test_reward_management_permissions_and_bad_input(app, client, auth, world):
+    body = {**NEW_REWARD, "community_id": world["community"]}
     assert_envelope(client.post("/api/v1/rewards", headers=auth("demo-resident"), json=body),
                     403, "forbidden")
     assert_envelope(client.post("/api/v1/rewards", headers=auth("demo-secretary"), json=body),
@@ -110,7 +110,7 @@ def test_reward_management_permissions_and_bad_input(app, client, auth, demo):
                     "community_not_found")
     assert_envelope(client.post("/api/v1/rewards", headers=staff,
                                 json={**body, "picture_id": 999999}), 404, "upload_not_found")
-    reward_id = make_reward(app, demo["community"])
+    reward_id = make_reward(app, world["community"])
     assert_envelope(client.put(f"/api/v1/rewards/{reward_id}", headers=other,
                                json={"stock": 1}), 403, "forbidden")
     assert_envelope(client.put("/api/v1/rewards/999999", headers=staff, json={"stock": 1}),
@@ -122,16 +122,16 @@ def test_reward_management_permissions_and_bad_input(app, client, auth, demo):
                                json={"ends_at": "2029-01-01T00:00:00+08:00"}), 422,
                     "invalid_window")
     # Residents see only their community's shop.
-    assert_envelope(client.get(f"/api/v1/rewards?community_id={demo['community']}",
+    assert_envelope(client.get(f"/api/v1/rewards?community_id={world['community']}",
                                headers=other), 403, "not_community_member")
     assert client.get("/api/v1/rewards", headers=auth("homeless")).get_json()["items"] == []
 
 
 # --- redeeming --------------------------------------------------------------------------
 
-def test_redeem_takes_points_and_stock_and_gives_a_pickup_code(app, client, demo, resident):
+def test_redeem_takes_points_and_stock_and_gives_a_pickup_code(app, client, world, resident):
     uid, headers = resident
-    reward_id = make_reward(app, demo["community"], cost=30, stock=5, name="环保袋")
+    reward_id = make_reward(app, world["community"], cost=30, stock=5, name="环保袋")
     response = redeem(client, headers, reward_id, 2)
     assert response.status_code == 201, response.get_json()
     body = response.get_json()
@@ -158,9 +158,9 @@ def test_redeem_takes_points_and_stock_and_gives_a_pickup_code(app, client, demo
                     "validation_error")
 
 
-def test_repeated_redeem_with_the_same_key_takes_points_once(app, client, demo, resident):
+def test_repeated_redeem_with_the_same_key_takes_points_once(app, client, world, resident):
     uid, headers = resident
-    reward_id = make_reward(app, demo["community"], cost=10)
+    reward_id = make_reward(app, world["community"], cost=10)
     first = redeem(client, headers, reward_id, **{"Idempotency-Key": "r-1"})
     again = redeem(client, headers, reward_id, **{"Idempotency-Key": "r-1"})
     assert first.status_code == again.status_code == 201
@@ -169,18 +169,18 @@ def test_repeated_redeem_with_the_same_key_takes_points_once(app, client, demo, 
 
 
 @pytest.mark.parametrize("quantity", [0, -1, 100, "2", None, 1.5])
-def test_bad_quantities_are_refused(app, client, demo, resident, quantity):
+def test_bad_quantities_are_refused(app, client, world, resident, quantity):
     uid, headers = resident
-    reward_id = make_reward(app, demo["community"])
+    reward_id = make_reward(app, world["community"])
     assert_envelope(redeem(client, headers, reward_id, quantity), 422, "validation_error")
     assert balance(app, uid) == 100 and count(app, Redemption) == 0
 
 
-def test_redeem_refusals_answer_the_envelope_and_change_nothing(app, client, auth, demo,
+def test_redeem_refusals_answer_the_envelope_and_change_nothing(app, client, auth, world,
                                                                resident):
     uid, headers = resident
     now = utcnow()
-    community = demo["community"]
+    community = world["community"]
     cases = [
         (999999, {}, 404, "reward_not_found"),
         (make_reward(app, community, active=False), {}, 409, "reward_inactive"),
@@ -209,10 +209,10 @@ def test_redeem_refusals_answer_the_envelope_and_change_nothing(app, client, aut
                     "malformed_json")
 
 
-def test_per_user_limit_counts_earlier_redemptions_but_not_cancelled_ones(app, client, demo,
+def test_per_user_limit_counts_earlier_redemptions_but_not_cancelled_ones(app, client, world,
                                                                         resident):
     uid, headers = resident
-    reward_id = make_reward(app, demo["community"], per_user_limit=2)
+    reward_id = make_reward(app, world["community"], per_user_limit=2)
     first = redeem(client, headers, reward_id).get_json()
     assert redeem(client, headers, reward_id).status_code == 201
     body = assert_envelope(redeem(client, headers, reward_id), 409, "redemption_limit_reached")
@@ -225,9 +225,9 @@ def test_per_user_limit_counts_earlier_redemptions_but_not_cancelled_ones(app, c
 
 # --- hand-over, cancel, expiry ----------------------------------------------------------
 
-def test_staff_fulfil_once(app, client, auth, demo, resident):
+def test_staff_fulfil_once(app, client, auth, world, resident):
     uid, headers = resident
-    reward_id = make_reward(app, demo["community"])
+    reward_id = make_reward(app, world["community"])
     code = redeem(client, headers, reward_id).get_json()["pickup_code"]
     assert_envelope(client.post(f"/api/v1/redemptions/{code}/fulfil", headers=headers), 403,
                     "forbidden")
@@ -252,10 +252,10 @@ def test_staff_fulfil_once(app, client, auth, demo, resident):
     assert balance(app, uid) == 90 and stock(app, reward_id) == 99
 
 
-def test_owner_cancels_before_pickup_and_gets_everything_back(app, client, auth, demo,
+def test_owner_cancels_before_pickup_and_gets_everything_back(app, client, auth, world,
                                                              resident):
     uid, headers = resident
-    reward_id = make_reward(app, demo["community"], cost=25, stock=4)
+    reward_id = make_reward(app, world["community"], cost=25, stock=4)
     body = redeem(client, headers, reward_id, 2).get_json()
     assert balance(app, uid) == 50 and stock(app, reward_id) == 2
     assert_envelope(client.post(f"/api/v1/redemptions/{body['id']}/cancel",
@@ -274,9 +274,9 @@ def test_owner_cancels_before_pickup_and_gets_everything_back(app, client, auth,
     assert in_app(app, points.verify) == []
 
 
-def test_uncollected_redemptions_expire_with_a_refund(app, client, auth, demo, resident):
+def test_uncollected_redemptions_expire_with_a_refund(app, client, auth, world, resident):
     uid, headers = resident
-    reward_id = make_reward(app, demo["community"], cost=10, stock=10)
+    reward_id = make_reward(app, world["community"], cost=10, stock=10)
     late = redeem(client, headers, reward_id, 3).get_json()
     collected = redeem(client, headers, reward_id).get_json()
     client.post(f"/api/v1/redemptions/{collected['pickup_code']}/fulfil",

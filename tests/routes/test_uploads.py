@@ -37,9 +37,12 @@ def png_header_only(width: int, height: int) -> bytes:
 
 
 def upload(client, headers, data: bytes, name: str = "photo.jpg", **extra):
-    return client.post("/api/v1/uploads", headers={**headers, **extra},
-                       data={"file": (io.BytesIO(data), name)},
-                       content_type="multipart/form-data")
+    response = client.post("/api/v1/uploads", headers={**headers, **extra},
+                           data={"file": (io.BytesIO(data), name)},
+                           content_type="multipart/form-data")
+    # The test client spools a body over 500 KB to a temporary file and leaves it open.
+    response.request.environ["wsgi.input"].close()
+    return response
 
 
 def count_uploads() -> int:
@@ -110,7 +113,7 @@ def test_missing_file_field_is_422(client, auth):
     assert response.get_json()["errors"]["files"]["file"] == ["此项为必填项"]
 
 
-def test_only_owner_and_admin_see_an_unattached_image(client, demo, auth):
+def test_only_owner_and_admin_see_an_unattached_image(client, world, auth):
     created = upload(client, auth("demo-resident"), jpeg_with_gps()).get_json()
     path = f"/api/v1/uploads/{created['id']}"
     assert client.get(path, headers=auth("demo-resident")).status_code == 200

@@ -54,7 +54,7 @@ def user(openid: str) -> User:
 
 
 @pytest.mark.parametrize("openid, role, covered", CASES, ids=[c[0] for c in CASES])
-def test_role_scope_coverage(demo, ctx, openid, role, covered):
+def test_role_scope_coverage(world, ctx, openid, role, covered):
     actor = user(openid)
     for target in TARGETS:
         expected = target in covered
@@ -68,7 +68,7 @@ NON_ADMIN = [c for c in CASES if c[1] is not Role.ADMIN]
 
 
 @pytest.mark.parametrize("openid, role, _", NON_ADMIN, ids=[c[0] for c in NON_ADMIN])
-def test_a_role_is_not_another_role(demo, ctx, openid, role, _):
+def test_a_role_is_not_another_role(world, ctx, openid, role, _):
     """Admin holds every role everywhere; everyone else holds only what was granted."""
     actor = user(openid)
     for other in Role:
@@ -78,7 +78,7 @@ def test_a_role_is_not_another_role(demo, ctx, openid, role, _):
         assert not has_role(actor, other, resolve(HQ_B1)), (openid, other)
 
 
-def test_resident_without_household_covers_nothing(demo, ctx):
+def test_resident_without_household_covers_nothing(world, ctx):
     newcomer = User(openid="newcomer")
     from app.models import RoleGrant
     newcomer.grants.append(RoleGrant(role=Role.RESIDENT))

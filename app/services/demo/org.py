@@ -14,7 +14,9 @@ from app.models import (
     Department,
     Grid,
     Household,
+    HouseholdMembership,
     HouseholdTag,
+    MembershipStatus,
     PartyMember,
     PartyMemberKind,
     Role,
@@ -22,6 +24,7 @@ from app.models import (
     ScopeKind,
     Street,
     User,
+    VerifiedBy,
 )
 from app.models.base import utcnow
 from app.services.common import get_or_create
@@ -105,6 +108,13 @@ def seed_users(org: dict, households: list[Household]) -> dict[str, User]:
             get_or_create(RoleGrant, user_id=user.id, role=role, scope_kind=kind,
                           scope_id=scope_id)
         users[openid] = user
+    for user in users.values():  # the demo's residents were verified by their grid worker
+        if user.household_id is not None:
+            def verified(m, household_id=user.household_id):
+                m.household_id, m.verified_by = household_id, VerifiedBy.GRID_WORKER
+                m.decided_at = utcnow()
+            get_or_create(HouseholdMembership, user_id=user.id,
+                          status=MembershipStatus.VERIFIED, init=verified)
 
     def init_profile(profile: PartyMember) -> None:
         profile.kind = PartyMemberKind.IN_SERVICE

@@ -46,7 +46,7 @@ def is_party(user: User, incident: Incident) -> bool:
 
 
 def row_keys(row) -> set:
-    """The scope keys of an incident read as a row mapping (incident_queries.LIST_COLUMNS)."""
+    """The scope keys of an incident read as a row mapping (queries.LIST_COLUMNS)."""
     keys = {(ScopeKind.GRID, row["grid_id"]), (ScopeKind.COMPOUND, row["compound_id"]),
             (ScopeKind.COMMUNITY, row["community_id"])}
     if row["department_id"] is not None:

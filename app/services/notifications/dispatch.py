@@ -5,7 +5,7 @@ UPDATE SKIP LOCKED` on PostgreSQL, so workers never wait on or take each other's
 SQLite the single statement is atomic). Claimed rows carry a lease: a dispatcher killed
 mid-batch loses nothing, its rows return to the queue when the lease expires.
 
-What an errcode means (DESIGN.md, WeChat):
+What an errcode means (docs/README.md, "WeChat"):
 - 43101 the user has no subscribe credit left: inbox only, not retried;
 - 40001/42001 invalid or expired token: the client refreshed it once already (app.wechat.client);
 - 45009, 45011, -1, timeouts and anything unknown: retried with exponential backoff up to

@@ -200,13 +200,21 @@ def refund(user: User | int, rule: PointsRule, ref_id, amount: int, *,
     return post(user_id, rule, amount, f"{rule.value}:{ref_id}", _ref(spec, ref_id), note=note)
 
 
+def home_community(user: User) -> int | None:
+    """The community of the user's verified household (None: not a resident anywhere)."""
+    if user.household_id is None:
+        return None
+    return db.session.scalar(sa.select(Compound.community_id).join(Building).join(Household)
+                             .where(Household.id == user.household_id))
+
+
 def member_communities(user: User) -> set[int]:
-    """Communities a user belongs to: their home's, and the one they registered at (双报到)."""
+    """Communities a user belongs to: their verified home's, and the one they registered at
+    (双报到). Redeeming is for the home community only (`home_community`)."""
     ids = set()
-    if user.household_id is not None:
-        ids.add(db.session.scalar(
-            sa.select(Compound.community_id).join(Building).join(Household)
-            .where(Household.id == user.household_id)))
+    home = home_community(user)
+    if home is not None:
+        ids.add(home)
     registered = db.session.scalar(sa.select(PartyMember.registered_community_id)
                                    .where(PartyMember.user_id == user.id))
     if registered is not None:

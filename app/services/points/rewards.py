@@ -138,8 +138,9 @@ def redeem(user: User, reward_id: int, quantity: int) -> Redemption:
     reward = db.session.get(Reward, reward_id)
     if reward is None:
         raise NotFound("奖品不存在", code="reward_not_found")
-    if reward.community_id not in points.member_communities(user):
-        raise Forbidden("只能兑换本社区积分超市的奖品", code="not_community_member")
+    # Points stay with the person; spending them is for the community of the verified home.
+    if reward.community_id != points.home_community(user):
+        raise Forbidden("只能兑换已认证住址所在社区积分超市的奖品", code="not_community_member")
     _check_available(reward, now)
     account = points.lock_account(user.id)  # serialises this user's redemptions from here
     _check_limit(user, reward, quantity)
@@ -213,7 +214,7 @@ def fulfil(actor: User, code: str) -> Redemption:
     """Staff hand the reward over against its pickup code, once."""
     if not has_role(actor, Role.STAFF):
         raise Forbidden()
-    codes.check(code)
+    code = codes.parse(code, "redemption")  # typed, or scanned from the QR code
     redemption = db.session.scalar(
         sa.select(Redemption).where(Redemption.pickup_code == code, Redemption.status == PENDING)
         .with_for_update().execution_options(populate_existing=True))
