@@ -4,42 +4,20 @@ It never starts the scheduler; `flask jobs run` does that in its own process.
 """
 from __future__ import annotations
 
-import logging
-import uuid
 from pathlib import Path
 
 from flask import Flask, g, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.database import end_read_only, ping_after_idle
 from app.errors import UnsupportedMedia, register_error_handlers
 from app.extensions import JSONProvider, api, db, limiter, migrate
+from app.logs import ENVIRON_KEY, RequestIdMiddleware, configure_logging, request_id_for
 from app.models.base import render_item
 from config import load_config
 
 BODY_METHODS = {"POST", "PUT", "PATCH"}
 BODY_TYPES = {"application/json", "multipart/form-data"}
-
-
-class RequestIdFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            record.request_id = g.get("request_id", "-")
-        except RuntimeError:  # outside a request
-            record.request_id = "-"
-        return True
-
-
-_log_handler = logging.StreamHandler()
-_log_handler.addFilter(RequestIdFilter())
-_log_handler.setFormatter(logging.Formatter(
-    "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"))
-
-
-def configure_logging(level: str) -> None:
-    root = logging.getLogger()
-    if _log_handler not in root.handlers:  # create_app may run many times (tests)
-        root.addHandler(_log_handler)
-    root.setLevel(level)
 
 
 def create_app(config=None) -> Flask:
@@ -48,6 +26,10 @@ def create_app(config=None) -> Flask:
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     configure_logging(app.config["LOG_LEVEL"])
     app.json = JSONProvider(app)
+    app.wsgi_app = RequestIdMiddleware(app.wsgi_app)  # werkzeug's access line has the id too
+    if app.config["TRUSTED_PROXIES"]:
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     from app import models  # noqa: F401  (register every table)
 
@@ -80,9 +62,8 @@ def create_app(config=None) -> Flask:
 
 
 def _start_request():
-    incoming = request.headers.get("X-Request-ID", "")
-    g.request_id = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() \
-        else uuid.uuid4().hex
+    g.request_id = request.environ.get(ENVIRON_KEY) or request_id_for(
+        request.headers.get("X-Request-ID"))
     if (request.method in BODY_METHODS and request.path.startswith("/api/")
             and request.content_length and request.mimetype not in BODY_TYPES):
         raise UnsupportedMedia("请求体应为 JSON（application/json）或文件上传（multipart/form-data）")

@@ -92,21 +92,26 @@ notifications_cli = AppGroup("notifications", help="The notification outbox.")
 
 @jobs_cli.command("list")
 def jobs_list():
-    """The declared jobs, their triggers and next run times."""
+    """The declared jobs, their triggers and next run times (Asia/Shanghai): an interval
+    job's counted from now, as a scheduler started now would run it."""
     from apscheduler.schedulers.background import BackgroundScheduler
     from flask import current_app
 
+    from app import timeutil
     from app.jobs import JOBS
     from app.jobs.scheduler import triggers
 
-    scheduler = BackgroundScheduler(timezone="UTC")
+    # The scheduler's own time zone (`flask jobs run`): cron triggers without one use it.
+    scheduler = BackgroundScheduler(timezone=timeutil.SHANGHAI)
     scheduler.start(paused=True)  # paused: computes next run times, runs nothing
     specs = triggers(current_app)
+    click.echo("next run times in Asia/Shanghai")
     for job in JOBS:
         spec = dict(specs[job.id])
         planned = scheduler.add_job(print, spec.pop("trigger"), id=job.id, **spec)
-        click.echo(f"{job.id:24} next {planned.next_run_time:%Y-%m-%d %H:%M:%S %Z}  "
-                   f"{planned.trigger}\n{'':24} {job.description}")
+        when = planned.next_run_time
+        shown = f"{timeutil.local(when):%Y-%m-%d %H:%M:%S %z}" if when else "never"
+        click.echo(f"{job.id:24} next {shown}  {planned.trigger}\n{'':24} {job.description}")
     scheduler.shutdown(wait=False)
 
 

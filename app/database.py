@@ -1,5 +1,6 @@
 """How the app uses its database connections: SQLite settings, pinging idle connections,
-autocommit reads for GET requests, and `outside_transaction()` before a remote call."""
+autocommit reads for GET requests, commits held for an idempotent request, and
+`outside_transaction()` before a remote call."""
 from __future__ import annotations
 
 import functools
@@ -25,7 +26,20 @@ class Session(FlaskSession):
     A read then costs no BEGIN and no ROLLBACK round trip, and psycopg keeps the statements
     it has prepared (every rollback drops them). Consistency is unchanged: under READ
     COMMITTED each statement sees its own snapshot anyway. Writing in such a request is a
-    bug, and refused, because it would not be atomic."""
+    bug, and refused, because it would not be atomic.
+
+    While an idempotent request runs (`info["hold_commits"]`, set by
+    app.services.idempotency.holding_commits) a commit that has something to write only
+    flushes: the work then commits together with the request's stored response, so a
+    request that dies between the two leaves neither. A commit with nothing to write still
+    ends the transaction (`outside_transaction()` before a WeChat call)."""
+
+    def commit(self) -> None:
+        if self.info.get("hold_commits") and (
+                self.new or self.dirty or self.deleted or self.info.get("written")):
+            self.flush()
+            return
+        super().commit()
 
     def get_bind(self, *args, **kwargs):
         bind = super().get_bind(*args, **kwargs)
@@ -57,7 +71,10 @@ def end_read_only(session: Session) -> None:
     """After a GET request: end its autocommit transaction, so a session that outlives the
     request (a test's app context) does not write through it later."""
     if session.info.pop("read_only", False):
-        session.rollback()
+        try:
+            session.rollback()
+        except sa.exc.SQLAlchemyError:  # the database went away: the answer is already made
+            session.close()
 
 
 @sa.event.listens_for(Session, "after_flush")

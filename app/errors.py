@@ -1,14 +1,18 @@
 """AppError hierarchy and the one JSON error envelope: `{code, message, errors}`.
 
 Services raise AppError subclasses with a stable `code`; HTTP errors raised by Flask,
-Werkzeug, webargs (validation) and Flask-Limiter are mapped to the same envelope here.
-Messages are user-facing, so they are Simplified Chinese.
+Werkzeug, webargs (validation) and Flask-Limiter are mapped to the same envelope here, and
+so are database errors (`handle_database_error`): the database unreachable, 503; a value no
+column holds, 422. Messages are user-facing, so they are Simplified Chinese.
 """
 from __future__ import annotations
 
 import logging
+import sqlite3
 
 import marshmallow as ma
+import psycopg
+import sqlalchemy.exc as sa_exc
 from flask import Flask, g, jsonify
 from sqlalchemy.exc import DataError
 from werkzeug.exceptions import HTTPException
@@ -66,6 +70,10 @@ class UnsupportedMedia(AppError):
     status, code, message = 415, "unsupported_media_type", "不支持的内容类型"
 
 
+class TooManyRequests(AppError):
+    status, code, message = 429, "rate_limited", "操作太频繁，请稍后再试"
+
+
 class ServiceUnavailable(AppError):
     status, code, message = 503, "service_unavailable", "服务暂时不可用，请稍后再试"
 
@@ -88,9 +96,10 @@ HTTP_ERRORS = {
 def envelope(status: int, code: str, message: str, errors: dict | None = None, headers=None):
     # A failed request changes nothing: undo whatever the service flushed before it failed
     # (the request's teardown would too, but not when a caller shares the app context).
-    from app.extensions import db
-
-    db.session.rollback()
+    # When even the rollback fails, the database went away mid-request: say so.
+    if not _rolled_back():
+        status, code, message, errors = 503, ServiceUnavailable.code, DATABASE_DOWN, {}
+        headers = {**(headers or {}), "Retry-After": str(RETRY_AFTER_SECONDS)}
     response = jsonify({"code": code, "message": message, "errors": errors or {}})
     response.status_code = status
     for key, value in (headers or {}).items():
@@ -128,6 +137,66 @@ def handle_out_of_range(_error: Exception):
     return envelope(422, "out_of_range", "数值超出范围", {})
 
 
+DATABASE_DOWN = "服务暂时不可用，请稍后再试"
+RETRY_AFTER_SECONDS = 5
+# SQLite's answers for a database it cannot use now (busy past busy_timeout, locked, I/O),
+# as opposed to a bug (no such table, a syntax error), which stays a 500.
+SQLITE_UNAVAILABLE = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR", "SQLITE_CANTOPEN",
+                      "SQLITE_FULL", "SQLITE_PROTOCOL")
+
+
+def database_unavailable(error: BaseException) -> bool:
+    """Whether a database error means the database cannot be used right now (not a bug):
+    a connection lost or refused (SQLAlchemy's disconnect detection), the pool exhausted,
+    PostgreSQL's OperationalError family (connection failures, shutdown, too many
+    connections, lock or statement timeouts, serialization failures) and InterfaceError
+    (connection closed), SQLite busy or locked after its busy timeout."""
+    if isinstance(error, (sa_exc.TimeoutError, sa_exc.DisconnectionError)):
+        return True
+    if isinstance(error, sa_exc.DBAPIError):
+        if error.connection_invalidated:
+            return True
+        error = error.orig
+    if isinstance(error, (psycopg.OperationalError, psycopg.InterfaceError)):
+        return True
+    if isinstance(error, sqlite3.OperationalError):
+        name = getattr(error, "sqlite_errorname", "") or ""
+        return name.startswith(SQLITE_UNAVAILABLE) or "database is locked" in str(error)
+    return False
+
+
+def handle_database_error(error: Exception):
+    """Every SQLAlchemy and driver error: 503 `service_unavailable` when the database is
+    unreachable (the client retries; an Idempotency-Key makes that safe), 422
+    `out_of_range` for a value no column or bind processor takes (SQLAlchemy wraps an
+    OverflowError raised while binding in a StatementError), else a 500 like any bug."""
+    if database_unavailable(error):
+        log.warning("database unavailable (request_id=%s): %s: %s", getattr(g, "request_id", None),
+                    type(error).__name__, str(error).splitlines()[0] if str(error) else "")
+        return envelope(503, ServiceUnavailable.code, DATABASE_DOWN,
+                        headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+    original = getattr(error, "orig", None)
+    if isinstance(error, (DataError, psycopg.DataError)) or isinstance(
+            original, (OverflowError, psycopg.DataError)):
+        return handle_out_of_range(error)
+    return handle_uncaught(error)
+
+
+def _rolled_back() -> bool:
+    from app.extensions import db
+
+    try:
+        db.session.rollback()
+        return True
+    except Exception as error:  # noqa: BLE001 - the connection is gone: drop it, answer 503
+        log.warning("rollback failed: %s: %s", type(error).__name__, error)
+        try:
+            db.session.close()
+        except Exception:  # noqa: BLE001 - the pool invalidates the connection on its own
+            pass
+        return False
+
+
 def handle_uncaught(error: Exception):
     request_id = getattr(g, "request_id", None)
     log.error("uncaught exception (request_id=%s)", request_id, exc_info=error)
@@ -140,4 +209,6 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(OverflowError, handle_out_of_range)
     app.register_error_handler(DataError, handle_out_of_range)
+    for database_error in (sa_exc.SQLAlchemyError, psycopg.Error, sqlite3.Error):
+        app.register_error_handler(database_error, handle_database_error)
     app.register_error_handler(Exception, handle_uncaught)

@@ -71,7 +71,7 @@ INSERT INTO incidents (reporter_id, category_id, description, anonymous, lat, ln
                        building_id, compound_id, grid_id, community_id, status, assignee_id,
                        respond_by, resolve_by, responded_at, resolved_at, closed_at,
                        close_reason, follower_count, reopen_count, sla_next_at, created_at,
-                       updated_at)
+                       updated_at, public)
 SELECT s.reporter_id, s.category_id, '压测随手拍 ' || s.g, false, bl.lat, bl.lng, bl.id,
        bl.compound_id, bl.grid_id, 1,
        CASE WHEN s.is_open THEN (CASE WHEN s.g % 20 = 0 THEN 'dispatched' ELSE 'accepted' END)
@@ -84,8 +84,9 @@ SELECT s.reporter_id, s.category_id, '压测随手拍 ' || s.g, false, bl.lat, b
        CASE WHEN NOT s.is_open THEN NULL
             WHEN s.g % 20 = 0 THEN s.t + interval '45 minutes'
             ELSE s.t + interval '1425 minutes' END,
-       s.t, s.t
+       s.t, s.t, ic.public
 FROM src s JOIN buildings bl ON bl.id = s.building_id
+JOIN incident_categories ic ON ic.id = s.category_id
 JOIN role_grants gw ON gw.role = 'grid_worker' AND gw.scope_kind = 'grid'
                    AND gw.scope_id = bl.grid_id;
 """

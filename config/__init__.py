@@ -77,13 +77,30 @@ class BaseConfig:
         # {"incident_confirmed": 20}; and the days a redemption waits for pickup.
         self.POINTS_RULES = _json("POINTS_RULES", {})
         self.REDEMPTION_PICKUP_DAYS = float(_env("REDEMPTION_PICKUP_DAYS", "7"))
+        # 随手拍 reports one user may file per Asia/Shanghai day (429 daily_limit_reached).
+        self.INCIDENT_DAILY_LIMIT = int(_env("INCIDENT_DAILY_LIMIT", "20"))
         self.MEMBERSHIP_REQUEST_DAYS = float(_env("MEMBERSHIP_REQUEST_DAYS", "30"))
+        # 微心愿 (app.services.wishes): open wishes per household, active claims per
+        # claimer, how long a claim lasts and when its reminder goes, how long a published
+        # wish waits for a claim, how long a fulfilled one waits for confirmation.
+        self.WISH_OPEN_PER_HOUSEHOLD = int(_env("WISH_OPEN_PER_HOUSEHOLD", "3"))
+        self.WISH_ACTIVE_CLAIMS = int(_env("WISH_ACTIVE_CLAIMS", "3"))
+        self.WISH_CLAIM_DAYS = float(_env("WISH_CLAIM_DAYS", "7"))
+        self.WISH_CLAIM_REMIND_DAYS = float(_env("WISH_CLAIM_REMIND_DAYS", "5"))
+        self.WISH_EXPIRY_DAYS = float(_env("WISH_EXPIRY_DAYS", "30"))
+        self.WISH_CONFIRM_DAYS = float(_env("WISH_CONFIRM_DAYS", "3"))
         self.REDIS_URL = _env("REDIS_URL")
         self.PORT = int(_env("PORT", "5000"))
         self.TOKEN_TTL_DAYS = float(_env("TOKEN_TTL_DAYS", "7"))
+        # An Idempotency-Key reserved this long without a stored response belongs to a
+        # request that died (its process killed): a retry may take it over.
+        self.IDEMPOTENCY_RESERVATION_SECONDS = float(_env("IDEMPOTENCY_RESERVATION_SECONDS", "120"))
         self.UPLOAD_DIR = _env("UPLOAD_DIR", str(INSTANCE / "uploads"))
         self.UPLOAD_MAX_BYTES = int(_env("UPLOAD_MAX_BYTES", str(10 * 1024 * 1024)))
         self.UPLOAD_MAX_PIXELS = int(_env("UPLOAD_MAX_PIXELS", str(40_000_000)))
+        # Memory the decoded pixels may take (width x height x bands x bytes per band, read
+        # from the header before decoding): a 16-bit RGBA PNG takes 8 bytes a pixel.
+        self.UPLOAD_MAX_DECODE_BYTES = int(_env("UPLOAD_MAX_DECODE_BYTES", str(200 * 1024 * 1024)))
         self.UPLOAD_URL_TTL = int(_env("UPLOAD_URL_TTL", "3600"))
         # Werkzeug refuses larger bodies with 413 before they are read; the multipart
         # envelope needs a little room above the file limit itself.
@@ -93,6 +110,11 @@ class BaseConfig:
         self.RATELIMIT_LOGIN = _env("RATELIMIT_LOGIN", "20 per minute")
         self.RATELIMIT_UPLOAD = _env("RATELIMIT_UPLOAD", "30 per minute")
         self.RATELIMIT_HOUSEHOLD = _env("RATELIMIT_HOUSEHOLD", "10 per hour")
+        self.RATELIMIT_PHONE = _env("RATELIMIT_PHONE", "5 per hour")
+        # Reverse proxies in front of the app whose X-Forwarded-For/-Proto/-Host are trusted
+        # (0: none). Behind one nginx: 1, so image URLs are https:// and rate limits see the
+        # client's address.
+        self.TRUSTED_PROXIES = int(_env("TRUSTED_PROXIES", "0"))
         self.RATELIMIT_HEADERS_ENABLED = True
         self.LOG_LEVEL = _env("LOG_LEVEL", "INFO")
         self.TIMEZONE = "Asia/Shanghai"

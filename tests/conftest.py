@@ -7,6 +7,8 @@
 - incidents: categories, `make_incident`, `backlog`, `report`, `act`
 - points: `points_history`, `stocked_shop` (and helpers the points tests import)
 - notifications: `make_user`, `sent`
+- wishes: `wish_post`, `wish_act`, `published_wish`, `claimed_wish`, `volunteers`,
+  `registered_member` (and readers the wish tests import)
 
 Plain helpers (login, bearer, run_together, counting_queries, in_app, jpeg) are in
 tests/helpers.py. The demo seed itself is tested in tests/services/test_demo_seed.py only.
@@ -17,4 +19,5 @@ pytest_plugins = [
     "tests.fixtures.incidents",
     "tests.fixtures.points",
     "tests.fixtures.notifications",
+    "tests.fixtures.wishes",
 ]

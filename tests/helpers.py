@@ -7,6 +7,7 @@ import threading
 
 import sqlalchemy as sa
 from PIL import Image
+from werkzeug.serving import make_server
 
 from app.extensions import db
 
@@ -57,6 +58,21 @@ def counting_queries(app):
         yield statements
     finally:
         sa.event.remove(engine, "before_cursor_execute", listener)
+
+
+@contextlib.contextmanager
+def serving(wsgi_app, suffix: str = ""):
+    """`wsgi_app` behind werkzeug's threaded server on a free port (one thread, and so one
+    session, per request); yields its base URL, e.g. "http://127.0.0.1:5xxxx" + suffix."""
+    server = make_server("127.0.0.1", 0, wsgi_app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}{suffix}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
 
 
 def login(client, openid: str) -> str:

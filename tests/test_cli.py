@@ -1,7 +1,11 @@
-"""`flask users ...` from the command line (`flask seed-demo`: tests/services/test_demo_seed.py)."""
+"""`flask users ...` and `flask jobs list` from the command line (`flask seed-demo`:
+tests/services/test_demo_seed.py)."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import sqlalchemy as sa
+import time_machine
 
 from app.extensions import db
 from app.models import Role, RoleGrant, User
@@ -44,3 +48,22 @@ def test_grant_refuses_wrong_scope(app, world, ctx):
         assert result.exit_code != 0 and message in result.output, (args, result.output)
     assert run(app, "users", "grant", "nobody", "admin").exit_code != 0
     assert count(RoleGrant) == before
+
+
+def test_jobs_list_shows_next_runs_in_asia_shanghai(app, monkeypatch):
+    # 2026-12-01 20:00 UTC is 12-02 04:00 in Asia/Shanghai.
+    monkeypatch.setitem(app.config, "JOB_TRIGGERS", {
+        "incident-auto-close": {"trigger": "cron", "hour": 7, "minute": 30}})  # no timezone
+    with time_machine.travel(datetime(2026, 12, 1, 20, 0, tzinfo=timezone.utc), tick=False):
+        result = run(app, "jobs", "list")
+    assert result.exit_code == 0, result.output
+    lines = {line.split()[0]: line for line in result.output.splitlines()
+             if line and not line.startswith(" ")}
+    assert "Asia/Shanghai" in result.output.splitlines()[0]
+    # Interval jobs: one interval from now; cron jobs on Shanghai's clock, with or
+    # without a timezone of their own.
+    assert "next 2026-12-02 04:01:00 +0800" in lines["incident-sla"]
+    assert "next 2026-12-02 04:10:00 +0800" in lines["redemption-expiry"]
+    assert "next 2026-12-02 08:00:00 +0800" in lines["work-digest"]
+    assert "next 2026-12-02 07:30:00 +0800" in lines["incident-auto-close"]
+    assert "apscheduler" not in result.output and "Added job" not in result.output

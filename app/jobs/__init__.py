@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from app.jobs import digest, housekeeping, incidents, redemptions
+from app.jobs import digest, housekeeping, incidents, redemptions, wishes
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,14 @@ JOBS: list[Job] = [
     Job("redemption-expiry", redemptions.run, {"trigger": "interval", "minutes": 10},
         "Expire reward redemptions not collected in time: refund points and stock, tell the "
         "owner."),
+    Job("wish-claims", wishes.run_claims, {"trigger": "interval", "minutes": 10},
+        "Remind a wish's claimer on day 5 of the claim; release claims not fulfilled in 7 "
+        "days back to the wall and tell both sides."),
+    Job("wish-expiry", wishes.run_expiry, {"trigger": "interval", "minutes": 30},
+        "Expire published wishes nobody claimed within 30 days, and tell the requester."),
+    Job("wish-unconfirmed", wishes.run_unconfirmed, {"trigger": "interval", "minutes": 30},
+        "Send fulfilled wishes not confirmed within 3 days to the secretary's queue (never "
+        "completed or awarded by the timer)."),
 ]
 
 

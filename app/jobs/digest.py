@@ -28,6 +28,7 @@ class WorkItem(NamedTuple):
 # the sources' modules import WorkItem from this one.
 SOURCES: tuple[str, ...] = (
     "app.jobs.incidents:open_work",
+    "app.jobs.wishes:open_work",
 )
 
 

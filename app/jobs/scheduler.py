@@ -21,6 +21,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask
 from sqlalchemy.exc import IntegrityError
 
+from app import timeutil
 from app.extensions import db
 from app.jobs import JOBS, Job
 from app.jobs.runner import run_job
@@ -87,9 +88,11 @@ class Scheduler:
                 pass
 
     def _start_jobs(self) -> None:
+        # Cron triggers without a timezone of their own (e.g. a JOB_TRIGGERS override
+        # {"trigger": "cron", "hour": 7}) fire on Asia/Shanghai's clock, not UTC's.
         self.apscheduler = BackgroundScheduler(
-            timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1,
-                                          "misfire_grace_time": 60})
+            timezone=timeutil.SHANGHAI, job_defaults={"coalesce": True, "max_instances": 1,
+                                                      "misfire_grace_time": 60})
         for job in JOBS:
             spec = dict(triggers(self.app)[job.id])
             self.apscheduler.add_job(self._fire, spec.pop("trigger"), args=[job], id=job.id,

@@ -56,3 +56,12 @@ from app.models.users import (  # noqa: F401
                             User,
 )
 from app.models.wechat import WeChatToken  # noqa: F401
+from app.models.wishes import (  # noqa: F401
+                            OPEN_WISH_STATUSES,
+                            WALL_STATUSES,
+                            CheckMethod,
+                            Wish,
+                            WishCategory,
+                            WishEvent,
+                            WishStatus,
+)

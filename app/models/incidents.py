@@ -74,6 +74,11 @@ class Incident(db.Model):
     lat: Mapped[Optional[float]] = mapped_column(sa.Float)
     lng: Mapped[Optional[float]] = mapped_column(sa.Float)
     building_id: Mapped[int] = mapped_column(sa.ForeignKey("buildings.id"))
+    # Copied when it is filed, so later changes cannot rewrite an old report: whether the
+    # public view may show it (its category's `public` then), and the reporter's own
+    # building (their verified household's then; none for staff), which the mask names.
+    public: Mapped[bool] = mapped_column()
+    reporter_building_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("buildings.id"))
     compound_id: Mapped[int] = mapped_column(sa.ForeignKey("compounds.id"))
     grid_id: Mapped[int] = mapped_column(sa.ForeignKey("grids.id"))
     community_id: Mapped[int] = mapped_column(sa.ForeignKey("communities.id"))
@@ -99,7 +104,7 @@ class Incident(db.Model):
     reporter: Mapped[User] = relationship(foreign_keys=[reporter_id])
     assignee: Mapped[Optional[User]] = relationship(foreign_keys=[assignee_id])
     category: Mapped[IncidentCategory] = relationship()
-    building: Mapped[Building] = relationship()
+    building: Mapped[Building] = relationship(foreign_keys=[building_id])
 
     __table_args__ = (
         sa.Index("ix_incidents_reporter", "reporter_id", "id"),

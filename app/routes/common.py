@@ -8,7 +8,10 @@ from functools import wraps
 from http import HTTPStatus
 
 import flask_smorest
+import orjson
 from flask import Response, current_app, g, request
+from webargs import core
+from webargs.flaskparser import FlaskParser, is_json_request
 
 from app.errors import HTTP_ERRORS, ServiceUnavailable
 from app.security import BEARER, TOKEN_ERRORS
@@ -20,10 +23,24 @@ DEFAULT_CODES = {status: code for status, (code, _) in HTTP_ERRORS.items()} | {
     503: ServiceUnavailable.code}
 
 
+class JSONParser(FlaskParser):
+    """webargs' Flask parser reading a JSON body the way Flask's `get_json` does, through
+    the app's JSON provider (`app.extensions.parse_json`: orjson, 1024 levels at most, lone
+    surrogates a 422), instead of the standard library's parser, which a body nested a few
+    thousand levels deep overflows (RecursionError, a 500)."""
+
+    def _raw_load_json(self, req):
+        if not is_json_request(req):
+            return core.missing
+        return current_app.json.loads(req.get_data(cache=True))
+
+
 class Blueprint(flask_smorest.Blueprint):
     """flask-smorest's Blueprint, with argument schemas instantiated once: given a class,
-    webargs builds a new schema on every request (a quarter of a millisecond); and every
-    operation's error answers documented (`errors`)."""
+    webargs builds a new schema on every request (a quarter of a millisecond); JSON bodies
+    read by `JSONParser`; and every operation's error answers documented (`errors`)."""
+
+    ARGUMENTS_PARSER = JSONParser()
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -96,30 +113,34 @@ def _error_response(status: int, codes: list[str]) -> dict:
 
 
 def idempotent(view):
-    """Honour `Idempotency-Key` on a POST that creates or spends. Goes under `login_required`."""
+    """Honour `Idempotency-Key` on a POST that creates or spends. Goes under `login_required`.
+
+    The work and the stored response commit together (app.services.idempotency)."""
 
     @wraps(view)
     def wrapper(*args, **kwargs):
         key = request.headers.get("Idempotency-Key")
         if not key:
             return view(*args, **kwargs)
-        user_id = g.current_user.id
         fp = idempotency.fingerprint(request.method, request.path, _body_digest())
-        earlier = idempotency.reserve(user_id, key, fp)
-        if earlier is not None:
+        reservation = idempotency.reserve(g.current_user.id, key, fp)
+        if reservation.replay is not None:
+            earlier = reservation.replay
             return Response(earlier.response_body, status=earlier.status_code,
                             mimetype="application/json",
                             headers={"Idempotent-Replayed": "true"})
         try:
-            response = current_app.make_response(view(*args, **kwargs))
+            # The service's commit waits for the response: both commit in `complete`.
+            with idempotency.holding_commits():
+                response = current_app.make_response(view(*args, **kwargs))
+            if response.status_code >= 400:
+                idempotency.release(reservation)
+            else:
+                idempotency.complete(reservation, response.status_code,
+                                     response.get_data(as_text=True))
         except BaseException:
-            idempotency.release(user_id, key)
+            idempotency.release(reservation)
             raise
-        if response.status_code >= 400:
-            idempotency.release(user_id, key)
-        else:
-            idempotency.complete(user_id, key, response.status_code,
-                                 response.get_data(as_text=True))
         return response
 
     return _document_errors(wrapper, {409: ["idempotency_in_progress"],
@@ -127,8 +148,14 @@ def idempotent(view):
 
 
 def _body_digest() -> bytes:
-    """What the request asks for: the raw body, or for multipart the fields and file contents
-    (the multipart boundary differs on every retry, so the raw bytes would never match)."""
+    """What the request asks for: a JSON body parsed and written again canonically (sorted
+    keys, no spaces: a retry's JSON may be spaced or ordered otherwise), for multipart the
+    fields and file contents (the multipart boundary differs on every retry, so the raw
+    bytes would never match), else the raw body. A lone surrogate is refused (422) here,
+    before the key is reserved; a body that is not JSON is digested raw, and the view
+    answers 400."""
+    if is_json_request(request):
+        return _canonical_json(request.get_data(cache=True))
     if request.mimetype != "multipart/form-data":
         return request.get_data()
     digest = hashlib.sha256()
@@ -138,3 +165,10 @@ def _body_digest() -> bytes:
         digest.update(f"{name}:".encode() + hashlib.sha256(storage.read()).digest())
         storage.seek(0)
     return digest.digest()
+
+
+def _canonical_json(raw: bytes) -> bytes:
+    try:
+        return orjson.dumps(current_app.json.loads(raw), option=orjson.OPT_SORT_KEYS)
+    except (orjson.JSONDecodeError, orjson.JSONEncodeError):  # not JSON; or deeper than
+        return raw                                            # orjson writes (254 levels)

@@ -27,10 +27,10 @@ blp = Blueprint("incidents", __name__, url_prefix="/api/v1", description="随手
 
 class CategoryList(Schema):
     items = fields.List(fields.Nested(CategorySchema))
+    next_cursor = fields.String(allow_none=True, metadata={"description": "一次全部返回：总是 null"})
 
 
-class IncidentList(Schema):
-    items = fields.List(fields.Nested(IncidentListItemSchema))
+IncidentPage = page_of(IncidentListItemSchema)
 
 
 def _items(pairs):
@@ -47,7 +47,7 @@ def _detail(incident_id):
 @blp.response(200, CategoryList)
 def list_categories():
     """Categories with their SLA hours"""
-    return {"items": categories.list_categories()}
+    return {"items": categories.list_categories(), "next_cursor": None}
 
 
 @blp.route("/incident-categories", methods=["POST"])
@@ -56,7 +56,7 @@ def list_categories():
 @blp.response(201, CategorySchema)
 @errors(403, codes={404: "department_not_found", 409: "category_exists", 422: "invalid_sla"})
 def create_category(payload):
-    """Add a category (staff)"""
+    """Add a category (admin: categories are the same everywhere)"""
     return categories.save_category(current_user(), payload.pop("code"), payload, create=True)
 
 
@@ -66,7 +66,8 @@ def create_category(payload):
 @blp.response(200, CategorySchema)
 @errors(403, codes={404: ["category_not_found", "department_not_found"], 422: "invalid_sla"})
 def update_category(payload, code):
-    """Change a category's name, SLA hours, department, visibility (staff)"""
+    """Change a category's name, SLA hours, department, visibility (admin); reports keep
+    the visibility they were filed with"""
     return categories.save_category(current_user(), code, payload, create=False)
 
 
@@ -75,10 +76,13 @@ def update_category(payload, code):
 @idempotent
 @blp.arguments(IncidentCreateSchema)
 @blp.response(201, IncidentDetailSchema)
-@errors(codes={404: "building_not_found", 422: ["unknown_category", "anonymous_not_allowed",
-                                                "invalid_photos", "content_risky", "location_required"]})
+@errors(codes={403: ["not_a_resident", "outside_community", "outside_scope"],
+               404: "building_not_found", 422: ["unknown_category", "anonymous_not_allowed",
+                                                "invalid_photos", "content_risky", "location_required"],
+               429: "daily_limit_reached"})
 def create(payload):
-    """Report a problem (随手拍); routed to the building's grid worker"""
+    """Report a problem (随手拍): verified residents in their community, grid workers,
+    secretaries and staff in their scope; routed to the building's grid worker"""
     return _detail(filing.create_incident(current_user(), **payload).id)
 
 
@@ -89,10 +93,10 @@ def create(payload):
 # marshmallow (a third of the request); the schema documents them.
 @blp.response(200)
 @blp.doc(responses={"200": {"description": "OK", "content": {"application/json": {
-    "schema": page_of(IncidentListItemSchema)}}}})
+    "schema": IncidentPage}}}})
 @errors(403, codes={422: ["unknown_category", "invalid_cursor"]})
 def list_incidents(args):
-    """mine | assigned | compound | public, filtered by status, category, overdue"""
+    """mine | assigned | compound | public | following, filtered by status, category, overdue"""
     page = queries.list_incidents(current_user(), **args)
     return {"items": _items(page["items"]), "next_cursor": page["next_cursor"]}
 
@@ -100,10 +104,11 @@ def list_incidents(args):
 @blp.route("/incidents/nearby", methods=["GET"])
 @login_required
 @blp.arguments(NearbyArgs, location="query")
-@blp.response(200, IncidentList)
+@blp.response(200, IncidentPage)
 def nearby(args):
-    """Open incidents within 200 m in the last 30 days (say "me too" instead)"""
-    return {"items": _items(queries.nearby(current_user(), **args))}
+    """Open incidents within 200 m in the last 30 days, nearest first, at most 20 (say "me
+    too" instead); one page: next_cursor is null"""
+    return {"items": _items(queries.nearby(current_user(), **args)), "next_cursor": None}
 
 
 @blp.route("/incidents/stats", methods=["GET"])
@@ -131,7 +136,9 @@ def detail(incident_id):
 @blp.response(200, IncidentDetailSchema)
 @errors(403, codes={404: ["incident_not_found", "department_not_found"],
                     409: ["invalid_transition", "reopen_window_passed", "already_rated", "already_following"],
-                    422: ["content_risky", "invalid_photos", "invalid_assignee", "invalid_duplicate"]})
+                    422: ["content_risky", "invalid_photos", "invalid_assignee", "invalid_duplicate",
+                          "same_department"],
+                    503: "content_check_unavailable"})
 def transition(payload, incident_id):
     """accept, start, resolve, escalate, reassign, reject, confirm, reopen, rate, follow, comment"""
     flow.transition(current_user(), incident_id, **payload)

@@ -7,6 +7,8 @@ from app.schemas.notifications import (
     CreditListSchema,
     InboxArgs,
     InboxItemSchema,
+    ReadAllSchema,
+    SubscribeTemplateListSchema,
     SubscriptionsSchema,
 )
 from app.security import current_user, login_required
@@ -25,7 +27,15 @@ def subscribe(payload):
     """Record the result of wx.requestSubscribeMessage: one credit per acceptance"""
     items = subscriptions.record_subscriptions(current_user(), payload["template_keys"],
                                                payload["rejected_keys"])
-    return {"items": items}
+    return {"items": items, "next_cursor": None}
+
+
+@blp.route("/subscriptions/templates", methods=["GET"])
+@login_required
+@blp.response(200, SubscribeTemplateListSchema)
+def subscribe_templates():
+    """The template ids to pass to wx.requestSubscribeMessage, by template key"""
+    return {"items": subscriptions.requestable(), "next_cursor": None}
 
 
 @blp.route("/inbox", methods=["GET"])
@@ -45,3 +55,11 @@ def my_inbox(args):
 def read(notification_id):
     """Mark one notification read"""
     return inbox.mark_read(current_user(), notification_id)
+
+
+@blp.route("/inbox/read-all", methods=["POST"])
+@login_required
+@blp.response(200, ReadAllSchema)
+def read_all():
+    """Mark all my unread notifications read; how many were"""
+    return {"count": inbox.mark_all_read(current_user())}

@@ -6,6 +6,7 @@ from app.schemas.common import page_of
 from app.schemas.rewards import (
     RedeemSchema,
     RedemptionArgs,
+    RedemptionLookupSchema,
     RedemptionSchema,
     RewardArgs,
     RewardCreateSchema,
@@ -83,6 +84,16 @@ def my_redemptions(args):
 def cancel(redemption_id):
     """Give a redemption back before pickup: points and stock return"""
     return rewards.cancel(current_user(), redemption_id)
+
+
+@blp.route("/redemptions/<code>", methods=["GET"])
+@login_required
+@blp.response(200, RedemptionLookupSchema)
+@errors(403, codes={404: "redemption_not_found", 422: "invalid_pickup_code"})
+def look_up(code):
+    """Staff: look a redemption up by its 6-digit pickup code or the QR payload
+    `linli:redemption:<code>` before handing it over"""
+    return rewards.look_up(current_user(), code)
 
 
 @blp.route("/redemptions/<code>/fulfil", methods=["POST"])

@@ -18,7 +18,7 @@ blp = Blueprint("uploads", __name__, url_prefix="/api/v1", description="图片�
 @idempotent
 @blp.arguments(UploadFormSchema, location="files")
 @blp.response(201, UploadSchema)
-@errors(429, codes={413: ["file_too_large", "payload_too_large"],
+@errors(429, codes={413: ["file_too_large", "payload_too_large", "image_decode_too_large"],
                     415: "not_an_image",
                     422: ["empty_file", "image_too_large"]})
 def create(files):

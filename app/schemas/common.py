@@ -1,9 +1,17 @@
-"""Shared schemas: pagination arguments and page envelopes, masking helpers."""
+"""Shared schemas: pagination arguments and page envelopes, bounded dates, masking helpers."""
 from __future__ import annotations
 
 import unicodedata
 
 from marshmallow import Schema, ValidationError, fields, validate
+
+# Every date or datetime a client sends lies in these years (inclusive): nothing in a
+# community's life is older or further ahead, and far outside them Python's datetimes
+# overflow (the year 1 shifted to UTC, the 31st of December 9999 plus a day).
+FIRST_YEAR, LAST_YEAR = 2000, 2100
+YEAR_RANGE = f"日期应在 {FIRST_YEAR} 年到 {LAST_YEAR} 年之间"
+MONTH = validate.Regexp(r"^(20\d\d|2100)-(0[1-9]|1[0-2])$",
+                        error=f"应为 YYYY-MM 格式的月份（{FIRST_YEAR}–{LAST_YEAR} 年）")
 
 
 class PageArgs(Schema):
@@ -27,6 +35,30 @@ class Text(fields.String):
                for ch in text):
             raise ValidationError("不能包含控制字符")
         return text
+
+
+class _Bounded:
+    """Refuses a date or datetime outside FIRST_YEAR..LAST_YEAR (as written, in its own
+    offset: within those years no shift to UTC or day's arithmetic can overflow)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        if not FIRST_YEAR <= moment.year <= LAST_YEAR:
+            raise ValidationError(YEAR_RANGE)
+        return moment
+
+
+class Date(_Bounded, fields.Date):
+    """A date between FIRST_YEAR and LAST_YEAR. Use this, never `fields.Date`, for input
+    (tests/routes/test_bad_input.py checks every operation)."""
+
+
+class DateTime(_Bounded, fields.DateTime):
+    """A datetime between FIRST_YEAR and LAST_YEAR (input)."""
+
+
+class AwareDateTime(_Bounded, fields.AwareDateTime):
+    """A datetime with a time zone, between FIRST_YEAR and LAST_YEAR (input)."""
 
 
 def page_of(item_schema: type[Schema]) -> type[Schema]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from app.schemas.common import PageArgs, Text, labelled, mask_phone
-from app.schemas.org import BuildingSchema, CompoundRefSchema
+from app.schemas.users import HouseholdSchema
 from app.services import transitions
 from app.services.households.membership import TRANSITIONS
 
@@ -36,14 +36,6 @@ class QueueArgs(PageArgs):
     status = fields.String(load_default="pending", validate=validate.OneOf(STATUSES))
 
 
-class AddressSchema(Schema):
-    id = fields.Integer()
-    unit = fields.String()
-    room = fields.String()
-    building = fields.Nested(BuildingSchema)
-    compound = fields.Function(lambda h: CompoundRefSchema().dump(h.building.compound))
-
-
 class PersonSchema(Schema):
     id = fields.Integer()
     nickname = fields.String()
@@ -54,7 +46,7 @@ class MembershipSchema(Schema):
     id = fields.Integer()
     status = fields.Function(lambda m: labelled(m.status))
     verified_by = fields.Function(lambda m: labelled(m.verified_by))
-    household = fields.Nested(AddressSchema)
+    household = fields.Nested(HouseholdSchema)
     requester = fields.Function(lambda m: PersonSchema().dump(getattr(m, "requester", None))
                                 if getattr(m, "requester", None) else None)
     members = fields.Function(lambda m: PersonSchema(many=True).dump(getattr(m, "members", [])),
@@ -67,4 +59,4 @@ class MembershipSchema(Schema):
 class InviteSchema(Schema):
     code = fields.String(metadata={"description": "一次性邀请码（8 位）"})
     expires_at = fields.DateTime()
-    household = fields.Nested(AddressSchema)
+    household = fields.Nested(HouseholdSchema)

@@ -1,33 +1,35 @@
 """Incident schemas. Output is built from plain rows by `list_item()` / `detail_item()`, told
-how much the viewer may see: the public view masks the reporter ("1号楼住户") and shows no
-names or notes."""
+how much the viewer may see: the public view masks the reporter as their own building
+("1号楼住户", "居民" when anonymous) and shows no names, notes or handling photos."""
 from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
 from app.models import IncidentStatus
-from app.schemas.common import labelled
-from app.schemas.uploads import signed_url
+from app.schemas.common import Date, labelled
+from app.schemas.uploads import photo, signed_url
 from app.services import transitions
 from app.services.incidents import flow
 
 # Derived from the transition table and the status enum, so they cannot drift.
 ACTIONS = transitions.actions(flow.TRANSITIONS)
 STATUSES = [status.value for status in IncidentStatus]
-SCOPES = ["mine", "assigned", "compound", "public"]
+SCOPES = ["mine", "assigned", "compound", "public", "following"]
 
 
 def list_item(row, viewer_id: int, full: bool) -> dict:
     """A list row (a mapping of queries.LIST_COLUMNS) as the list item; same keys
     as the detail. Times stay datetimes: the JSON encoder (lists) or the schema (detail)
     writes them."""
-    if not full:
-        reporter = {"name": row["building_name"] + "住户"}
+    if not full:  # the reporter's own building when filed, not the incident's
+        home = row["reporter_building_name"]
+        reporter = {"name": home + "住户" if home and not row["anonymous"] else "居民"}
     elif row["anonymous"] and row["reporter_id"] != viewer_id:
         reporter = {"name": "匿名居民"}
     else:
         reporter = {"id": row["reporter_id"], "name": row["reporter_name"],
-                    "building": row["building_name"]}
+                    "building": row["reporter_building_name"]}
+    photos = row["report_photo_ids"]
     return {
         "id": row["id"],
         "category": {"code": row["category_code"], "name": row["category_name"]},
@@ -38,6 +40,10 @@ def list_item(row, viewer_id: int, full: bool) -> dict:
         "assignee": {"id": row["assignee_id"], "name": row["assignee_name"]}
         if full and row["assignee_id"] else None,
         "department_id": row["department_id"] if full else None,
+        "department": {"id": row["department_id"], "name": row["department_name"]}
+        if full and row["department_id"] else None,
+        # The report's first photo: the public view shows the report's photos too.
+        "thumbnail_url": signed_url(photos[0]) if photos else None,
         "follower_count": row["follower_count"], "respond_by": row["respond_by"],
         "resolve_by": row["resolve_by"], "responded_at": row["responded_at"],
         "resolved_at": row["resolved_at"],
@@ -50,14 +56,15 @@ def detail_item(detail, viewer_id: int) -> dict:
     """One incident (queries.IncidentDetail) as the list item plus its photos and
     timeline; the public view shows no names, notes or later photos."""
     def photos(ids):
-        return [{"id": i, "url": signed_url(i)} for i in ids]
+        return [photo(i) for i in ids]
 
     item = list_item(detail.row, viewer_id, detail.full)
     item["photos"] = photos(detail.events[0].photo_ids) if detail.events else []
     item["timeline"] = []
+    item["allowed_actions"] = detail.actions
     for event in detail.events:
-        entry = {"action": event.action, "to_status": event.to_status,
-                 "created_at": event.created_at.isoformat()}
+        entry = {"action": event.action, "label": flow.LABELS.get(event.action, "进展更新"),
+                 "to_status": event.to_status, "created_at": event.created_at.isoformat()}
         if detail.full:
             entry.update(actor=_actor(detail.row, event, viewer_id), note=event.note,
                          photos=photos(event.photo_ids))
@@ -115,6 +122,9 @@ class IncidentListItemSchema(Schema):
     public_view = fields.Boolean()
     assignee = fields.Dict(allow_none=True)
     department_id = fields.Integer(allow_none=True)
+    department = fields.Dict(allow_none=True, metadata={"description": "{id, name}；公开视图为空"})
+    thumbnail_url = fields.String(allow_none=True, metadata={
+        "description": "上报照片第一张的限时地址；没有照片为空"})
     follower_count = fields.Integer()
     respond_by = fields.DateTime()
     resolve_by = fields.DateTime()
@@ -130,7 +140,10 @@ class IncidentDetailSchema(IncidentListItemSchema):
     """One incident, dumped from `detail_item()`'s dict."""
 
     photos = fields.List(fields.Dict())
-    timeline = fields.List(fields.Dict())
+    timeline = fields.List(fields.Dict(), metadata={
+        "description": "action, label（中文）, to_status, created_at; 完整视图另有 actor, note, photos"})
+    allowed_actions = fields.List(fields.String(), metadata={
+        "description": "当前用户现在可以执行的操作（transitions 的 action）"})
 
 
 class IncidentCreateSchema(Schema):
@@ -178,5 +191,5 @@ class StatsArgs(Schema):
     compound_id = fields.Integer(load_default=None)
     grid_id = fields.Integer(load_default=None)
     community_id = fields.Integer(load_default=None)
-    start = fields.Date(load_default=None, data_key="from")
-    end = fields.Date(load_default=None, data_key="to")
+    start = Date(load_default=None, data_key="from")
+    end = Date(load_default=None, data_key="to")

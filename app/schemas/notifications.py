@@ -23,7 +23,25 @@ class CreditSchema(Schema):
 
 
 class CreditListSchema(Schema):
-    items = fields.List(fields.Nested(CreditSchema))
+    items = fields.List(fields.Nested(CreditSchema), required=True)
+    next_cursor = fields.String(allow_none=True, required=True,
+                                metadata={"description": "总是 null：一页列出全部"})
+
+
+class SubscribeTemplateSchema(Schema):
+    template_key = fields.String()
+    template_id = fields.String(metadata={"description": "wx.requestSubscribeMessage 的 tmplIds"})
+    title = fields.String()
+
+
+class SubscribeTemplateListSchema(Schema):
+    items = fields.List(fields.Nested(SubscribeTemplateSchema), required=True)
+    next_cursor = fields.String(allow_none=True, required=True,
+                                metadata={"description": "总是 null：一页列出全部"})
+
+
+class ReadAllSchema(Schema):
+    count = fields.Integer(metadata={"description": "本次标为已读的消息数"})
 
 
 class InboxArgs(PageArgs):

@@ -3,10 +3,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from app.schemas.common import labelled
+from app.schemas.common import MONTH, labelled
 from app.services.points.ledger import MAX_ADJUSTMENT, describe
-
-MONTH = validate.Regexp(r"^(19|20)\d\d-(0[1-9]|1[0-2])$", error="应为 YYYY-MM 格式的月份")
 
 
 class LedgerEntrySchema(Schema):
@@ -15,7 +13,11 @@ class LedgerEntrySchema(Schema):
     balance_after = fields.Integer()
     rule = fields.Function(lambda e: labelled(e.rule))
     ref = fields.String(allow_none=True, metadata={"description": "关联对象，如 incident:123"})
-    description = fields.Function(describe, metadata={"description": "积分变动原因"})
+    # `ledger.ledger` describes a page with one query for the references; an entry
+    # dumped alone is described from its rule and note.
+    description = fields.Function(
+        lambda e: getattr(e, "description", None) or describe(e),
+        metadata={"description": "积分变动原因，如“随手拍问题经确认：3号楼路灯不亮”"})
     created_at = fields.DateTime()
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from app.models import RedemptionStatus
-from app.schemas.common import PageArgs, labelled
+from app.schemas.common import AwareDateTime, PageArgs, labelled, mask_phone
 from app.schemas.uploads import UploadSchema
 
 AWARE = {"awareness": "时间应带时区，如 2026-11-22T08:00:00+08:00"}
@@ -35,8 +35,8 @@ class RewardUpdateSchema(Schema):
     stock = fields.Integer(strict=True, validate=validate.Range(min=0, max=1_000_000))
     per_user_limit = fields.Integer(allow_none=True, strict=True,
                                     validate=validate.Range(min=1, max=1000))
-    starts_at = fields.AwareDateTime(allow_none=True, error_messages=AWARE)
-    ends_at = fields.AwareDateTime(allow_none=True, error_messages=AWARE)
+    starts_at = AwareDateTime(allow_none=True, error_messages=AWARE)
+    ends_at = AwareDateTime(allow_none=True, error_messages=AWARE)
     pickup_place = fields.String(validate=validate.Length(min=1, max=100))
     active = fields.Boolean()
 
@@ -83,6 +83,20 @@ class RedemptionSchema(Schema):
     created_at = fields.DateTime()
     fulfilled_at = fields.DateTime(allow_none=True)
     closed_at = fields.DateTime(allow_none=True)
+
+
+class RedeemerSchema(Schema):
+    id = fields.Integer()
+    nickname = fields.String()
+    phone = fields.Function(lambda u: mask_phone(u.phone),
+                            metadata={"description": "脱敏手机号（核对尾号）"})
+
+
+class RedemptionLookupSchema(RedemptionSchema):
+    """What staff see before handing a reward over."""
+
+    owner = fields.Nested(RedeemerSchema)
+    collectable = fields.Boolean(metadata={"description": "现在可以领取（待领取且未过期）"})
 
 
 class RedemptionArgs(PageArgs):

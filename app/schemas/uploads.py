@@ -1,19 +1,50 @@
 from __future__ import annotations
 
-from flask import url_for
+import time
+from datetime import datetime, timezone
+
+from flask import current_app, g, url_for
 from marshmallow import Schema, fields
 
 
-def signed_url(upload_id: int) -> str:
-    """The image's URL with a fresh signature (a signature names one image id, no query)."""
+def signed(upload_id: int) -> dict:
+    """`{"url", "url_expires_at"}`: the image's absolute URL (scheme and host of the request:
+    `<image src>` in the mini-program needs the whole address) with a fresh signature (a
+    signature names one image id, no query), and when that signature stops working. One
+    image is signed once per request, so its URL is the same wherever it appears."""
     from app.services.uploads import signed_token
 
-    return url_for("uploads.content", upload_id=upload_id, t=signed_token(upload_id))
+    cache = g.setdefault("signed_images", {})
+    if upload_id not in cache:
+        # The signature's timestamp is this second or, rarely, the next: the expiry given
+        # is never later than the real one.
+        signed_at = int(time.time())
+        cache[upload_id] = {
+            "url": url_for("uploads.content", upload_id=upload_id,
+                           t=signed_token(upload_id), _external=True),
+            "url_expires_at": datetime.fromtimestamp(
+                signed_at + current_app.config["UPLOAD_URL_TTL"], timezone.utc)}
+    return cache[upload_id]
+
+
+def signed_url(upload_id: int) -> str:
+    return signed(upload_id)["url"]
+
+
+def photo(upload_id: int) -> dict:
+    """An image as lists and details show it: `{"id", "url", "url_expires_at"}`."""
+    image = signed(upload_id)
+    return {"id": upload_id, "url": image["url"],
+            "url_expires_at": image["url_expires_at"].isoformat()}
 
 
 class UploadSchema(Schema):
     id = fields.Integer()
-    url = fields.Function(lambda u: signed_url(u.id), metadata={"description": "限时有效的图片地址"})
+    url = fields.Function(lambda u: signed_url(u.id),
+                          metadata={"description": "限时有效的图片地址（完整 URL）"})
+    url_expires_at = fields.Function(lambda u: signed(u.id)["url_expires_at"].isoformat(),
+                                     metadata={"description": "图片地址失效时间，之后请重新获取",
+                                               "format": "date-time"})
     content_type = fields.String()
     width = fields.Integer()
     height = fields.Integer()

@@ -4,8 +4,19 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from app.schemas.common import labelled, mask_phone
+from app.schemas.common import Text, labelled, mask_phone
 from app.schemas.org import BuildingSchema, CompoundRefSchema
+from app.schemas.uploads import signed
+
+
+def _avatar(user, key: str):
+    """The avatar's signed URL or its expiry; None without one (`avatar_upload_id` is put on
+    the user by app.services.profile)."""
+    upload_id = getattr(user, "avatar_upload_id", None)
+    if upload_id is None:
+        return None
+    value = signed(upload_id)[key]
+    return value.isoformat() if key == "url_expires_at" else value
 
 
 class LoginSchema(Schema):
@@ -31,7 +42,12 @@ class HouseholdSchema(Schema):
 class UserSchema(Schema):
     id = fields.Integer()
     nickname = fields.String()
-    phone = fields.Function(lambda u: mask_phone(u.phone))
+    phone = fields.Function(lambda u: mask_phone(u.phone),
+                            metadata={"description": "脱敏手机号，如 138****5678"})
+    avatar_url = fields.Function(lambda u: _avatar(u, "url"),
+                                 metadata={"description": "头像地址（完整 URL，限时有效）"})
+    avatar_url_expires_at = fields.Function(lambda u: _avatar(u, "url_expires_at"),
+                                            metadata={"format": "date-time"})
     roles = fields.Function(lambda u: sorted(r.value for r in u.roles))
     grants = fields.List(fields.Nested(GrantSchema))
     household = fields.Nested(HouseholdSchema, allow_none=True)
@@ -48,7 +64,21 @@ class MeSchema(UserSchema):
 
 class LoginResultSchema(Schema):
     token = fields.String()
+    expires_at = fields.DateTime(metadata={"description": "token 失效时间，之后请重新登录"})
     user = fields.Nested(UserSchema)
+
+
+class ProfileUpdateSchema(Schema):
+    """`PUT /me`: each field optional; a field not given stays as it is."""
+
+    nickname = Text(validate=validate.Length(min=1, max=32), metadata={"description": "昵称，1–32 个字"})
+    avatar_upload_id = fields.Integer(allow_none=True, strict=True, metadata={
+        "description": "自己上传的图片（POST /uploads）；null 去掉头像"})
+
+
+class PhoneSchema(Schema):
+    code = fields.String(required=True, validate=validate.Length(min=1, max=128), metadata={
+        "description": "手机号快速验证组件（getPhoneNumber）返回的 code"})
 
 
 class HouseholdBindSchema(Schema):

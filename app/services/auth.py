@@ -4,7 +4,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
@@ -15,6 +15,7 @@ from app.extensions import db
 from app.models import AuthToken, User
 from app.models.base import utcnow
 from app.services.common import get_or_create
+from app.services.profile import with_avatar
 from app.wechat.login import WeChatIdentity, code_to_session
 
 
@@ -22,15 +23,16 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def login(code: str) -> tuple[str, User]:
-    """Exchange a wx.login code for a token. WeChat is called before any DB write."""
+def login(code: str) -> tuple[str, datetime, User]:
+    """Exchange a wx.login code for a token; (token, its expiry, the user with their
+    avatar). WeChat is called before any DB write."""
     identity = code_to_session(code)
     user = _upsert_user(identity)
     user.session_key = identity.session_key
     user.last_login_at = utcnow()
-    token = _issue_token(user)
+    token, expires_at = _new_token(user)
     db.session.commit()
-    return token, user
+    return token, expires_at, with_avatar(user)
 
 
 def _upsert_user(identity: WeChatIdentity) -> User:
@@ -43,12 +45,15 @@ def _upsert_user(identity: WeChatIdentity) -> User:
 
 
 def _issue_token(user: User) -> str:
+    return _new_token(user)[0]
+
+
+def _new_token(user: User) -> tuple[str, datetime]:
     token = secrets.token_urlsafe(32)
-    ttl = timedelta(days=current_app.config["TOKEN_TTL_DAYS"])
-    db.session.add(AuthToken(user=user, token_hash=hash_token(token),
-                             expires_at=utcnow() + ttl))
+    expires_at = utcnow() + timedelta(days=current_app.config["TOKEN_TTL_DAYS"])
+    db.session.add(AuthToken(user=user, token_hash=hash_token(token), expires_at=expires_at))
     db.session.flush()
-    return token
+    return token, expires_at
 
 
 @functools.cache

@@ -84,6 +84,25 @@ def has_role_in(user: User, roles: Role | Iterable[Role], keys: set[ScopeKey] | 
     return False
 
 
+def works_in(user: User, community_id: int,
+             roles: Iterable[Role] = (Role.GRID_WORKER, Role.SECRETARY, Role.STAFF)) -> bool:
+    """Whether the user holds one of `roles` anywhere inside the community (a grid worker
+    of one of its grids, a secretary of one of its compounds, its staff), or is admin."""
+    if has_role(user, Role.ADMIN):
+        return True
+    community_of = {ScopeKind.GRID: Grid, ScopeKind.COMPOUND: Compound}
+    for grant in user.grants:
+        if grant.role not in roles:
+            continue
+        if grant.scope_kind is ScopeKind.COMMUNITY and grant.scope_id == community_id:
+            return True
+        model = community_of.get(grant.scope_kind)
+        if model is not None and db.session.scalar(
+                sa.select(model.community_id).where(model.id == grant.scope_id)) == community_id:
+            return True
+    return False
+
+
 def authorize(user: User, roles: Role | Iterable[Role], target=None) -> None:
     if not has_role(user, roles, target):
         raise Forbidden()

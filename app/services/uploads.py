@@ -1,4 +1,11 @@
-"""Image uploads: proven real with Pillow, bounded in bytes and pixels, EXIF stripped.
+"""Image uploads: proven real with Pillow, bounded in bytes, pixels and decoded size, EXIF
+stripped.
+
+Both bounds on what decoding costs are read from the header, before any pixel is decoded:
+UPLOAD_MAX_PIXELS (422 `image_too_large`) and UPLOAD_MAX_DECODE_BYTES, width x height x bands
+x bytes per band (413 `image_decode_too_large`: a 16-bit RGBA PNG takes 8 bytes a pixel).
+A phone's multi-picture JPEG (MPO: the photo plus depth or preview frames) is its first
+frame, stored as a plain JPEG.
 
 The stored file is a re-encoding of the decoded pixels, so no metadata (GPS position,
 camera serial) survives. Who may fetch an image: its owner, admin, and whoever may see the
@@ -29,12 +36,17 @@ from app.storage import get_storage
 
 FORMATS = {"JPEG": ("image/jpeg", "jpg"), "PNG": ("image/png", "png"),
            "WEBP": ("image/webp", "webp")}
+# Formats Pillow names that are stored as one of FORMATS.
+STORED_AS = {"MPO": "JPEG"}
+MB = 1024 * 1024
 
 # Who may see an attached image: ref_kind -> "module:function" deciding (user, upload) ->
 # bool. Named, not imported, because the features that attach images import this module.
 VIEW_CHECKERS: dict[str, str] = {
     "incident": "app.services.incidents.access:can_view_photo",
     "reward": "app.services.points.rewards:can_view_picture",
+    "avatar": "app.services.profile:can_view_avatar",
+    "wish": "app.services.wishes.access:can_view_photo",
 }
 
 
@@ -72,7 +84,7 @@ def create_upload(owner: User, data: bytes) -> Upload:
                               code="file_too_large")
     if not data:
         raise ValidationFailed("请选择要上传的图片", code="empty_file")
-    image, fmt = _open_image(data, config["UPLOAD_MAX_PIXELS"])
+    image, fmt = _open_image(data, config["UPLOAD_MAX_PIXELS"], config["UPLOAD_MAX_DECODE_BYTES"])
     content_type, ext = FORMATS[fmt]
     clean = _reencode(image, fmt)
     key = f"{secrets.token_hex(2)}/{secrets.token_hex(16)}.{ext}"
@@ -88,24 +100,51 @@ def create_upload(owner: User, data: bytes) -> Upload:
     return upload
 
 
-def _open_image(data: bytes, max_pixels: int) -> tuple[Image.Image, str]:
+def _open_image(data: bytes, max_pixels: int, max_decode_bytes: int) -> tuple[Image.Image, str]:
     not_image = UnsupportedMedia("只支持 JPEG、PNG、WebP 格式的图片", code="not_an_image")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
-            fmt = image.format
+            fmt = STORED_AS.get(image.format, image.format)
             if fmt not in FORMATS:
                 raise not_image
             # The header gives the size before any pixel is decoded: refuse bombs here.
             if image.width * image.height > max_pixels:
                 raise _too_many_pixels(max_pixels)
-            image.load()
+            per_pixel = len(image.getbands()) * _bytes_per_band(image)
+            if image.width * image.height * per_pixel > max_decode_bytes:
+                raise _too_big_to_decode(image.width * image.height * per_pixel, per_pixel,
+                                         max_decode_bytes)
+            image.load()  # an MPO: its first frame
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise _too_many_pixels(max_pixels) from None
     except (OSError, SyntaxError, ValueError):
         raise not_image from None
     return image, fmt
+
+
+def _bytes_per_band(image: Image.Image) -> int:
+    """Bytes a band of one pixel takes, from the header: the decoder's raw mode says 16 bits
+    (PNG "RGBA;16B", "I;16B"), 32-bit modes take 4, a JPEG states its sample precision."""
+    tile = image.tile[0] if image.tile else None
+    args = tile[3] if tile is not None and len(tile) > 3 else None
+    rawmode = args if isinstance(args, str) else (
+        args[0] if isinstance(args, tuple) and args and isinstance(args[0], str) else "")
+    if ";16" in rawmode or image.mode.startswith("I;16"):
+        return 2
+    if image.mode in ("I", "F"):
+        return 4
+    return max(1, -(-int(getattr(image, "bits", 8) or 8) // 8))
+
+
+def _too_big_to_decode(needed: int, per_pixel: int, limit: int) -> PayloadTooLarge:
+    details = {"decode_mb": round(needed / MB), "limit_mb": round(limit / MB),
+               "max_megapixels": round(limit / per_pixel / 1_000_000, 1)}
+    return PayloadTooLarge(
+        f"图片太大，无法处理：解码需要约 {details['decode_mb']} MB，上限 {details['limit_mb']} MB"
+        f"（这种图片最多约 {details['max_megapixels']} 百万像素）",
+        code="image_decode_too_large", errors={"file": details})
 
 
 def _too_many_pixels(max_pixels: int) -> ValidationFailed:

@@ -108,6 +108,43 @@ def test_dispatcher_killed_mid_batch_loses_and_duplicates_nothing(ctx, sandbox_u
     assert len(received) == 600 and len(ids) == 600
 
 
+def test_dispatcher_killed_during_a_subscribe_call_never_sends_it_twice(ctx, sandbox,
+                                                                         sandbox_url):
+    """SIGKILL while WeChat holds a subscribe message (the sandbox answers it 3 s late, and
+    delivers it): the successor counts it sent, outcome unknown, and sends the rest once."""
+    queue_bulk(n_users=30, per_user=1, follower=False, credits=True)  # one credit each
+    sandbox.fault("cgi-bin/message/subscribe/send", delay=3, count=1)
+    lease = {"NOTIFY_LEASE_SECONDS": "2"}
+    victim = start("notifications", "dispatch", WECHAT_TIMEOUT="10", **lease)
+    deadline = time.monotonic() + 60
+    while not sandbox.calls().get("cgi-bin/message/subscribe/send") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    victim.send_signal(signal.SIGKILL)  # the first call is still waiting for its answer
+    finish(victim, timeout=10)
+    assert messages(sandbox_url, "subscribe") == []
+    left = db.session.scalars(sa.select(Notification).where(
+        Notification.sent_at.is_not(None), Notification.status == DeliveryStatus.SENDING)).all()
+    db.session.commit()
+    assert len(left) == 1  # marked before the call, in its own commit
+    successor = start("notifications", "dispatch", **lease)
+    deadline = time.monotonic() + 120
+    while statuses()[DeliveryStatus.SENT] < 30 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.5)  # the late answer has arrived: WeChat delivered that message after all
+    successor.send_signal(signal.SIGTERM)
+    output = finish(successor)
+    assert successor.returncode == 0, output
+    assert statuses() == Counter({DeliveryStatus.SENT: 30})
+    unknown = db.session.scalar(sa.select(Notification).where(
+        Notification.last_error.like("outcome unknown%")))
+    db.session.commit()
+    assert unknown.id == left[0].id
+    received = messages(sandbox_url, "subscribe")
+    per_recipient = Counter(m["body"]["touser"] for m in received)
+    assert len(received) == 30 and set(per_recipient.values()) == {1}, per_recipient
+    assert db.session.scalar(sa.select(sa.func.sum(SubscriptionCredit.remaining))) == 0
+
+
 def runs() -> list:
     """(holder, started_at) rows, read in a transaction that ends at once: on SQLite an open
     transaction here would hold the lock the schedulers need."""

@@ -4,23 +4,19 @@ come from the app itself (the swagger-ui-bundle package), never from a CDN."""
 from __future__ import annotations
 
 import shutil
-import threading
 from urllib.parse import urlsplit
 
 import pytest
-from werkzeug.serving import make_server
+
+from tests.helpers import serving
 
 CHROMIUM = shutil.which("chromium")
 
 
 @pytest.fixture
 def app_url(app):
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(10)
+    with serving(app) as url:
+        yield url
 
 
 @pytest.fixture

@@ -243,3 +243,42 @@ def test_withdraw_only_by_the_requester(client, world, auth):
     assert [i["status"]["code"] for i in mine["items"]] == ["withdrawn"]
     assert mine["next_cursor"] is None
 
+
+
+def test_rankings_only_for_verified_members_of_the_community(client, world, auth, app):
+    from tests.fixtures.points import other_community_staff
+
+    hq = world["compounds"]["虹桥小区"]
+    url = f"/api/v1/points/rankings?compound_id={hq}"
+    assert client.get(url, headers=auth("demo-resident-3")).status_code == 200  # same community
+    assert client.get(url, headers=auth("demo-grid-worker")).status_code == 200
+    for stranger in ("fresh-account", "pending-resident"):
+        headers = auth(stranger)
+        if stranger == "pending-resident":
+            bind(client, headers, world["buildings"][("虹桥小区", "1号楼")])
+        refused = client.get(url, headers=headers)
+        assert refused.status_code == 403
+        assert refused.get_json()["code"] == "not_community_member"
+        community = client.get(f"/api/v1/points/rankings?community_id={world['community']}",
+                               headers=headers)
+        assert community.status_code == 403
+    auth("other-staff")
+    other_community_staff(app)  # staff of another community see only their own
+    assert client.get(url, headers=auth("other-staff")).status_code == 403
+
+
+def test_redeeming_only_in_the_community_of_the_verified_household(client, world, auth, app):
+    from tests.fixtures.points import balance, give, make_reward
+
+    reward = make_reward(app, world["community"], cost=5)
+    party = auth("demo-party-member")  # home in 示范社区 and registered there (双报到)
+    mover = world["users"]["demo-party-member"]
+    give(app, mover, 50)
+    assert client.post(f"/api/v1/rewards/{reward}/redeem", headers=party,
+                       json={"quantity": 1}).status_code == 201
+    # Moving out keeps the points but not the right to spend them in the shop.
+    assert client.delete("/api/v1/me/household", headers=party).status_code == 200
+    refused = client.post(f"/api/v1/rewards/{reward}/redeem", headers=party,
+                          json={"quantity": 1})
+    assert refused.status_code == 403 and refused.get_json()["code"] == "not_community_member"
+    assert balance(app, mover) == 45

@@ -55,7 +55,7 @@ def test_report_dispatch_accept_resolve_confirm(client, world, people, report, a
     # The reporter's inbox tells the story in Chinese.
     dispatch.drain()
     inbox = client.get("/api/v1/inbox", headers=people["demo-resident"]).get_json()["items"]
-    assert {i["title"] for i in inbox} == {"随手拍进展"}
+    assert {i["title"] for i in inbox} == {"随手拍进展", "积分到账"}  # and the points earned
     assert any("已办结" in i["text"] for i in inbox)
 
 

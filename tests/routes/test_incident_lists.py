@@ -117,31 +117,32 @@ def test_categories_list(client, people, categories):
     assert {c["respond_hours"] for c in items} == {1}
 
 
-def test_staff_manage_categories_and_others_may_not(client, world, people, report):
+def test_admin_manages_categories_and_others_may_not(client, world, people, report):
     new = {"code": "elevator", "name": "电梯故障", "respond_hours": 0.5, "resolve_hours": 8,
            "default_department_id": world["departments"]["住建"], "anonymous_allowed": False}
-    assert client.post("/api/v1/incident-categories", headers=people["demo-resident"],
-                       json=new).status_code == 403
-    created = client.post("/api/v1/incident-categories", headers=people["demo-staff"], json=new)
+    for who in ("demo-resident", "demo-staff"):  # categories are global: admin only
+        assert client.post("/api/v1/incident-categories", headers=people[who],
+                           json=new).status_code == 403
+    created = client.post("/api/v1/incident-categories", headers=people["demo-admin"], json=new)
     assert created.status_code == 201 and created.get_json()["respond_hours"] == 0.5
-    again = client.post("/api/v1/incident-categories", headers=people["demo-staff"], json=new)
+    again = client.post("/api/v1/incident-categories", headers=people["demo-admin"], json=new)
     assert again.status_code == 409 and again.get_json()["code"] == "category_exists"
-    bad = client.put("/api/v1/incident-categories/elevator", headers=people["demo-staff"],
+    bad = client.put("/api/v1/incident-categories/elevator", headers=people["demo-admin"],
                      json={"respond_hours": 10, "resolve_hours": 2})
     assert bad.status_code == 422 and bad.get_json()["code"] == "invalid_sla"
-    assert client.put("/api/v1/incident-categories/nope", headers=people["demo-staff"],
+    assert client.put("/api/v1/incident-categories/nope", headers=people["demo-admin"],
                       json={"name": "x"}).status_code == 404
     # A report in the new category gets its SLA.
     filed = report(category="elevator", description="2号电梯停在半层")
     assert filed["category"]["name"] == "电梯故障"
-    hidden = client.put("/api/v1/incident-categories/elevator", headers=people["demo-staff"],
+    hidden = client.put("/api/v1/incident-categories/elevator", headers=people["demo-admin"],
                         json={"active": False})
     assert hidden.status_code == 200 and hidden.get_json()["active"] is False
     codes = [c["code"] for c in client.get("/api/v1/incident-categories",
                                            headers=people["demo-resident"]).get_json()["items"]]
     assert "elevator" not in codes
     # Hours left out: the defaults (respond within an hour, resolve within a day).
-    plain = client.post("/api/v1/incident-categories", headers=people["demo-staff"],
+    plain = client.post("/api/v1/incident-categories", headers=people["demo-admin"],
                         json={"code": "pets", "name": "宠物扰民"})
     assert plain.status_code == 201, plain.get_json()
     assert (plain.get_json()["respond_hours"], plain.get_json()["resolve_hours"]) == (1, 24)

@@ -4,10 +4,11 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from app.extensions import db
-from app.models import LedgerEntry, Notification, PointsRule
+from app.models import IncidentStatus, LedgerEntry, Notification, PointsRule
+from app.services.notifications import dispatch
 from app.services.points import ledger as points
 from tests.fixtures.points import balance, count, give, other_community_staff
-from tests.helpers import in_app
+from tests.helpers import counting_queries, in_app
 from tests.routes.test_errors import assert_envelope
 
 
@@ -154,3 +155,82 @@ def test_given_points_show_in_the_balance(app, client, auth, world, points_histo
     give(app, world["users"]["demo-resident-3"], 5)
     body = client.get("/api/v1/points", headers=auth("demo-resident-3")).get_json()
     assert body["balance"] == 25
+
+
+# --- earning tells the person, every entry says what it was for -------------------------
+
+def test_a_confirmed_incident_earns_points_and_says_so(app, client, world, people, report,
+                                                      act, photo, sent):
+    headers = people["demo-resident"]
+    # 张阿姨 accepted the points message in wx.requestSubscribeMessage once.
+    assert client.post("/api/v1/subscriptions", headers=headers,
+                       json={"template_keys": ["points_earned"]}).status_code == 200
+    incident = report(description="3号楼路灯不亮，晚上出行不便")
+    for action in ("accept", "start"):
+        act("demo-grid-worker", incident["id"], action)
+    act("demo-grid-worker", incident["id"], "resolve", note="已更换灯泡",
+        photo_ids=[photo(people["demo-grid-worker"])])
+    act("demo-resident", incident["id"], "confirm")
+    entry = client.get("/api/v1/points", headers=headers).get_json()["items"][0]
+    assert entry["ref"] == f"incident:{incident['id']}"
+    assert entry["description"] == "随手拍问题经确认：3号楼路灯不亮，晚上出行不便"
+    # The inbox says it in full; the subscribe message within WeChat's limits.
+    inbox = client.get("/api/v1/inbox", headers=headers).get_json()["items"]
+    earned = [i for i in inbox if i["template_key"] == "points_earned"]
+    assert [(i["title"], i["text"], i["page"]) for i in earned] == [(
+        "积分到账", "随手拍问题经确认：3号楼路灯不亮，晚上出行不便，获得 10 积分，当前余额 10 积分。",
+        "pages/points/index")]
+    in_app(app, dispatch.drain)
+    messages = [m["body"] for m in sent("subscribe")
+                if m["body"]["template_id"] == "sandbox-points_earned"]
+    assert len(messages) == 1
+    assert messages[0]["touser"] == "demo-resident"
+    data = messages[0]["data"]
+    assert data["thing1"]["value"] == "随手拍问题经确认：3号楼路灯不亮，晚上…"  # WeChat's 20
+    assert (data["number2"]["value"], data["number3"]["value"]) == ("10", "10")
+
+
+def test_an_award_tells_once_per_entry_and_spending_tells_nothing(app, world):
+    uid = world["users"]["demo-resident-3"]
+
+    def work():
+        first = points.award(uid, PointsRule.WISH_FULFILLED, 7, note="帮邻居修水管")
+        again = points.award(uid, PointsRule.WISH_FULFILLED, 7, note="帮邻居修水管")
+        points.spend(uid, PointsRule.CANTEEN_BOOKING, 8)
+        db.session.commit()
+        rows = db.session.scalars(sa.select(Notification).where(
+            Notification.user_id == uid)).all()
+        return (first[0].id, first[1], again[0].id, again[1],
+                [(n.template_key, n.dedupe_key, n.payload["reason"], n.payload["points"])
+                 for n in rows])
+    first_id, first_created, again_id, again_created, rows = in_app(app, work)
+    assert (first_created, again_created, again_id) == (True, False, first_id)
+    assert rows == [("points_earned", f"points:earned:{first_id}", "完成微心愿：帮邻居修水管", 20)]
+
+
+def test_the_ledger_describes_references_with_one_query_a_page(app, client, world, auth,
+                                                               make_incident):
+    uid = world["users"]["demo-resident"]
+    headers = auth("demo-resident")
+    descriptions = ["3号楼路灯不亮", "单元门禁坏了" + "很久" * 30, "井盖松动"]
+
+    def award(ids):
+        for incident_id in ids:
+            points.award(uid, PointsRule.INCIDENT_CONFIRMED, incident_id)
+        db.session.commit()
+
+    def queries_for_page() -> int:
+        with counting_queries(app) as statements:
+            assert client.get("/api/v1/points", headers=headers).status_code == 200
+        return len(statements)
+
+    ids = [make_incident(description=d, status=IncidentStatus.CLOSED) for d in descriptions]
+    in_app(app, lambda: award(ids[:1]))
+    one = queries_for_page()
+    in_app(app, lambda: award(ids[1:]))
+    assert queries_for_page() == one  # three entries, the same queries
+    items = client.get("/api/v1/points", headers=headers).get_json()["items"]
+    assert [e["description"] for e in items] == [
+        "随手拍问题经确认：井盖松动",
+        "随手拍问题经确认：单元门禁坏了" + "很久" * 16 + "很…",  # 40 characters of detail
+        "随手拍问题经确认：3号楼路灯不亮"]

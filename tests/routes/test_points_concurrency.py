@@ -6,20 +6,18 @@ whose transactions take the write lock when they begin.
 """
 from __future__ import annotations
 
-import threading
 from collections import Counter
 
 import pytest
 import requests
 import sqlalchemy as sa
-from werkzeug.serving import make_server
 
 from app.extensions import db
 from app.models import Household, LedgerEntry, Notification, PointsRule, Redemption, User
 from app.services import auth as auth_service
 from app.services.points import ledger as points
 from tests.fixtures.points import balance, count, give, make_reward, stock
-from tests.helpers import bearer, in_app, login, run_together
+from tests.helpers import bearer, in_app, login, run_together, serving
 
 N = 50
 
@@ -27,13 +25,8 @@ N = 50
 @pytest.fixture
 def server(app):
     """The app behind a real threaded HTTP server: one thread (and session) per request."""
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(10)
+    with serving(app) as url:
+        yield url
 
 
 def outcome(response: requests.Response) -> tuple[int, str | None]:

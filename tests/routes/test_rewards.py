@@ -3,18 +3,20 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 import time_machine
 from PIL import Image
 
+from app import timeutil
 from app.extensions import db
 from app.jobs import get_job
 from app.jobs.runner import run_job
-from app.models import LedgerEntry, Notification, Redemption, RedemptionStatus, Upload
+from app.models import LedgerEntry, Notification, Redemption, RedemptionStatus, Upload, User
 from app.models.base import utcnow
+from app.services.notifications import templates
 from app.services.points import ledger as points
 from tests.fixtures.points import (
     balance,
@@ -282,14 +284,14 @@ def test_uncollected_redemptions_expire_with_a_refund(app, client, auth, world, 
     client.post(f"/api/v1/redemptions/{collected['pickup_code']}/fulfil",
                 headers=auth("demo-staff"))
     assert balance(app, uid) == 60 and stock(app, reward_id) == 6
-    days = app.config["REDEMPTION_PICKUP_DAYS"]
+    expires_at = datetime.fromisoformat(late["expires_at"])  # the end of a local day
 
     def job(dry_run=False):
         return in_app(app, lambda: run_job(get_job("redemption-expiry"), "test", dry_run))
 
-    with time_machine.travel(utcnow() + timedelta(days=days) - timedelta(minutes=1)):
+    with time_machine.travel(expires_at - timedelta(minutes=1)):
         assert job()["expired"] == 0  # not yet
-    with time_machine.travel(utcnow() + timedelta(days=days, minutes=1)):
+    with time_machine.travel(expires_at + timedelta(minutes=1)):
         assert job(dry_run=True)["expired"] == 1
         assert balance(app, uid) == 60  # a dry run changes nothing
         staff = auth("demo-staff")
@@ -312,3 +314,92 @@ def test_uncollected_redemptions_expire_with_a_refund(app, client, auth, world, 
     assert in_app(app, points.verify) == []
     assert in_app(app, lambda: db.session.get(Redemption, late["id"]).status) \
         is RedemptionStatus.EXPIRED
+
+
+# --- pickup deadline and look-up before hand-over ---------------------------------------
+
+@pytest.mark.parametrize("redeemed_at, last_day", [
+    ("2026-12-01T03:47:00+08:00", "2026-12-08"),  # early morning: the 7th day's end
+    ("2026-12-01T23:59:30+08:00", "2026-12-08"),
+    ("2026-12-31T00:00:00+08:00", "2027-01-07"),
+])
+def test_a_pickup_deadline_falls_at_the_end_of_a_local_day(app, client, world, resident,
+                                                          redeemed_at, last_day):
+    reward_id = make_reward(app, world["community"], cost=10)
+    with time_machine.travel(datetime.fromisoformat(redeemed_at), tick=False):
+        response = redeem(client, auth_headers(client, "demo-resident"), reward_id)
+    assert response.status_code == 201, response.get_json()
+    body = response.get_json()
+    assert app.config["REDEMPTION_PICKUP_DAYS"] == 7
+    expires_at = datetime.fromisoformat(body["expires_at"])
+    day_after = (datetime.fromisoformat(last_day) + timedelta(days=1)).date()
+    assert timeutil.local(expires_at).isoformat() == f"{day_after}T00:00:00+08:00"
+
+    def message():
+        row = db.session.scalar(sa.select(Notification).where(
+            Notification.template_key == "redemption_ready"))
+        return row.payload["deadline"], row.payload
+    deadline, payload = in_app(app, message)
+    assert timeutil.local(datetime.fromisoformat(deadline)).strftime("%Y-%m-%d %H:%M") == \
+        f"{last_day} 23:59"
+    text = templates.inbox_text(templates.get("redemption_ready"), payload)
+    y, m, d = last_day.split("-")
+    assert f"请于 {y}年{m}月{d}日 23:59 前到社区服务站领取" in text
+    # The code still works in the last minute of that day, not after it.
+    with time_machine.travel(expires_at - timedelta(seconds=30), tick=False):
+        staff = auth_headers(client, "demo-staff")  # a token of that time
+        looked = client.get(f"/api/v1/redemptions/{body['pickup_code']}", headers=staff)
+        assert looked.get_json()["collectable"] is True
+    with time_machine.travel(expires_at, tick=False):
+        assert_envelope(client.post(f"/api/v1/redemptions/{body['pickup_code']}/fulfil",
+                                    headers=staff), 409, "redemption_expired")
+
+
+def auth_headers(client, openid):
+    from tests.helpers import bearer, login
+
+    return bearer(login(client, openid))
+
+
+def test_staff_look_a_redemption_up_by_code_or_qr_payload(app, client, auth, world, resident):
+    uid, headers = resident
+    in_app(app, lambda: (db.session.execute(sa.update(User).where(User.id == uid)
+                                            .values(phone="13812345678")), db.session.commit()))
+    reward_id = make_reward(app, world["community"], name="环保袋")
+    body = redeem(client, headers, reward_id, 2).get_json()
+    staff = auth("demo-staff")
+    by_code = client.get(f"/api/v1/redemptions/{body['pickup_code']}", headers=staff)
+    assert by_code.status_code == 200, by_code.get_json()
+    found = by_code.get_json()
+    assert (found["id"], found["quantity"], found["reward"]["name"]) == (body["id"], 2, "环保袋")
+    assert found["status"]["code"] == "pending" and found["collectable"] is True
+    assert found["owner"] == {"id": uid, "nickname": "张阿姨", "phone": "138****5678"}
+    assert "13812345678" not in by_code.get_data(as_text=True)
+    by_qr = client.get(f"/api/v1/redemptions/{body['qr_payload']}", headers=staff).get_json()
+    assert by_qr == found
+    # Looking changes nothing: handing over is still to come, once.
+    assert in_app(app, lambda: db.session.get(Redemption, body["id"]).status) \
+        is RedemptionStatus.PENDING
+    done = client.post(f"/api/v1/redemptions/{body['qr_payload']}/fulfil", headers=staff)
+    assert done.status_code == 200
+    after = client.get(f"/api/v1/redemptions/{body['pickup_code']}", headers=staff).get_json()
+    assert after["status"]["code"] == "fulfilled" and after["collectable"] is False
+
+
+def test_redemption_look_up_refusals(app, client, auth, world, resident):
+    uid, headers = resident
+    code = redeem(client, headers, make_reward(app, world["community"])).get_json()["pickup_code"]
+    # The owner and other residents are not staff; staff of another community are not
+    # this reward's.
+    assert_envelope(client.get(f"/api/v1/redemptions/{code}", headers=headers), 403, "forbidden")
+    auth("other-staff")
+    other_community_staff(app)
+    assert_envelope(client.get(f"/api/v1/redemptions/{code}", headers=auth("other-staff")),
+                    403, "forbidden")
+    staff = auth("demo-staff")
+    unused = "000000" if code != "000000" else "000001"
+    assert_envelope(client.get(f"/api/v1/redemptions/{unused}", headers=staff), 404,
+                    "redemption_not_found")
+    for bad in ("12ab", "1234567", f"linli:booking:{code}", "linli:redemption:"):
+        assert_envelope(client.get(f"/api/v1/redemptions/{bad}", headers=staff), 422,
+                        "invalid_pickup_code")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import io
 import struct
 import zlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -172,3 +172,93 @@ def test_uploads_are_rate_limited_per_user(app, client, auth):
         app.config["RATELIMIT_UPLOAD"] = "30 per minute"
     assert codes == [201, 201, 429]
     assert other == 201
+
+
+def png_header(width: int, height: int, bit_depth: int, color_type: int) -> bytes:
+    """A PNG whose header claims a size and depth, with almost no data: decoding it would
+    fail (truncated), so an answer other than 415 shows it was judged by its header."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+    ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, color_type, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
+            + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
+
+
+def test_a_16_bit_rgba_png_too_big_to_decode_is_413_before_decoding(app, client, auth, ctx):
+    assert app.config["UPLOAD_MAX_DECODE_BYTES"] == 200 * 1024 * 1024
+    assert 6000 * 6000 < app.config["UPLOAD_MAX_PIXELS"]  # within the pixel limit
+    # 6000 x 6000 pixels x 4 bands x 2 bytes = 288 MB once decoded.
+    response = upload(client, auth("reporter"), png_header(6000, 6000, 16, 6), name="deep.png")
+    assert response.status_code == 413, response.get_json()
+    body = response.get_json()
+    assert body["code"] == "image_decode_too_large"
+    assert body["message"] == ("图片太大，无法处理：解码需要约 275 MB，上限 200 MB"
+                               "（这种图片最多约 26.2 百万像素）")
+    assert body["errors"] == {"file": {"decode_mb": 275, "limit_mb": 200,
+                                       "max_megapixels": 26.2}}
+    assert count_uploads() == 0
+
+
+def test_the_same_size_at_8_bits_fits_the_decode_budget(app, client, auth):
+    # 6000 x 6000 x 4 x 1 = 144 MB: judged fine by its header, then found truncated.
+    response = upload(client, auth("reporter"), png_header(6000, 6000, 8, 6), name="ok.png")
+    assert response.status_code == 415 and response.get_json()["code"] == "not_an_image"
+
+
+def test_the_decode_budget_is_configurable(app, client, auth):
+    image = io.BytesIO()
+    Image.new("RGB", (100, 100), (1, 2, 3)).save(image, format="PNG")
+    app.config["UPLOAD_MAX_DECODE_BYTES"] = 100 * 100 * 3 - 1
+    try:
+        refused = upload(client, auth("reporter"), image.getvalue(), name="small.png")
+    finally:
+        app.config["UPLOAD_MAX_DECODE_BYTES"] = 200 * 1024 * 1024
+    assert refused.status_code == 413 and refused.get_json()["code"] == "image_decode_too_large"
+    assert upload(client, auth("reporter"), image.getvalue(), name="small.png").status_code == 201
+
+
+def mpo(first=(200, 30, 30), second=(30, 30, 200)) -> bytes:
+    """A phone's multi-picture JPEG (MPO): two frames, Pillow reports format "MPO"."""
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), first).save(out, format="MPO", save_all=True,
+                                           append_images=[Image.new("RGB", (64, 48), second)])
+    data = out.getvalue()
+    opened = Image.open(io.BytesIO(data))
+    assert (opened.format, opened.n_frames) == ("MPO", 2)
+    return data
+
+
+def test_an_mpo_from_a_phone_is_stored_as_its_first_frame_in_jpeg(client, auth, ctx):
+    response = upload(client, auth("reporter"), mpo(), name="IMG_0001.JPG")
+    assert response.status_code == 201, response.get_json()
+    body = response.get_json()
+    assert (body["content_type"], body["width"], body["height"]) == ("image/jpeg", 64, 48)
+    served = client.get(body["url"])
+    stored = Image.open(io.BytesIO(served.data))
+    assert stored.format == "JPEG" and getattr(stored, "n_frames", 1) == 1
+    red, green, blue = stored.convert("RGB").getpixel((32, 24))
+    assert red > 150 and blue < 80  # the first frame (red), not the second (blue)
+    assert db.session.scalar(sa.select(Upload.storage_key)).endswith(".jpg")
+
+
+def test_image_urls_are_absolute_and_say_when_they_expire(app, client, auth, world, people,
+                                                         report):
+    moment = utcnow().replace(microsecond=0)
+    with time_machine.travel(moment, tick=False):
+        body = upload(client, auth("reporter"), jpeg_with_gps(),
+                      Host="linli.example.cn").get_json()
+    assert body["url"].startswith(f"http://linli.example.cn/api/v1/uploads/{body['id']}/content?t=")
+    expires = datetime.fromisoformat(body["url_expires_at"])
+    assert expires == moment + timedelta(seconds=app.config["UPLOAD_URL_TTL"])
+    path = body["url"].removeprefix("http://linli.example.cn")
+    with time_machine.travel(expires, tick=False):
+        assert client.get(path).status_code == 200  # valid up to the second it names
+    with time_machine.travel(expires + timedelta(seconds=1), tick=False):
+        assert client.get(path).get_json()["code"] == "upload_url_expired"
+    # Incident photos too, in the photos and in the timeline.
+    incident = report()
+    photo = incident["photos"][0]
+    assert photo["url"].startswith("http://localhost/api/v1/uploads/")
+    assert datetime.fromisoformat(photo["url_expires_at"]) > utcnow()
+    assert incident["timeline"][0]["photos"] == [photo]

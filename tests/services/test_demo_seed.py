@@ -6,9 +6,13 @@ The only tests that run the demo seed: every other test builds what it needs its
 """
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 import sqlalchemy as sa
+import time_machine
 
+from app import timeutil
 from app.extensions import db
 from app.models import (
     Building,
@@ -32,8 +36,10 @@ from app.models import (
     Street,
     User,
 )
+from app.models.base import utcnow
 from app.services.demo.seed import seed_demo
 from app.services.points import ledger as points
+from app.services.points import rankings
 
 MODELS = (Street, Community, Grid, Compound, Building, Household, HouseholdTag, Department,
           User, RoleGrant, PartyMember, IncidentCategory, Incident, IncidentEvent, PointsAccount,
@@ -156,3 +162,38 @@ def test_demo_seed_stocks_the_shop_and_history_once(seeded, ctx):
     assert points.verify() == []
     community = db.session.scalar(sa.select(Community.id))
     assert {r.community_id for r in db.session.scalars(sa.select(Reward))} == {community}
+
+
+@pytest.mark.parametrize("now", [None, "2026-12-01T00:10:00+08:00", "2027-01-31T23:50:00+08:00"])
+def test_the_points_history_is_dated_referenced_and_ranked(app, ctx, now):
+    moment = datetime.fromisoformat(now) if now else utcnow()
+    with time_machine.travel(moment, tick=False):
+        seed_demo()
+        local = timeutil.local(moment)
+        this_month = timeutil.month_bounds(local.year, local.month)
+        previous = timeutil.month_bounds(*((local.year, local.month - 1) if local.month > 1
+                                           else (local.year - 1, 12)))
+        entries = db.session.scalars(sa.select(LedgerEntry).order_by(LedgerEntry.id)).all()
+        users = {u.id: u.openid for u in db.session.scalars(sa.select(User))}
+        # Real dates over this month and the previous one, in the ledger's order.
+        dates = [e.created_at for e in entries]
+        assert dates == sorted(dates)
+        assert all(previous[0] <= d <= moment for d in dates)
+        assert any(d >= this_month[0] for d in dates) and any(d < this_month[0] for d in dates)
+        # Each entry says what it was for; confirmations name the resident's own incident.
+        details = points.ref_details(entries)
+        for entry in entries:
+            assert points.describe(entry, details) != entry.rule.label, entry.idempotency_key
+        confirmed = [e for e in entries if e.rule.value == "incident_confirmed"]
+        assert {users[e.account_id] for e in confirmed} == {"demo-resident", "demo-resident-2"}
+        for entry in confirmed:
+            incident = db.session.get(Incident, int(entry.ref.removeprefix("incident:")))
+            assert incident.reporter_id == entry.account_id
+            assert incident.status is IncidentStatus.CLOSED
+        # 每月一星 has names this month, in both compounds.
+        resident = db.session.scalar(sa.select(User).where(User.openid == "demo-resident"))
+        ranked = rankings.rankings(resident, None, None, None, 10)
+        assert ranked["month"] == f"{local.year:04d}-{local.month:02d}" and ranked["items"]
+        other = db.session.scalar(sa.select(User).where(User.openid == "demo-resident-3"))
+        assert rankings.rankings(other, None, None, None, 10)["items"]
+        assert points.verify() == []

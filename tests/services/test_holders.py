@@ -78,7 +78,7 @@ def incident(town, assignee: str | None = "worker", department=None,
     building, now = town["building"], utcnow()
     row = Incident(
         reporter_id=town["people"]["reporter"].id, category_id=town["category"].id,
-        description="楼下垃圾桶满了", building_id=building.id,
+        description="楼下垃圾桶满了", building_id=building.id, public=True,
         compound_id=building.compound_id, grid_id=building.grid_id,
         community_id=building.compound.community_id, status=status,
         assignee_id=town["people"][assignee].id if assignee else None,
@@ -146,7 +146,7 @@ def test_the_remind_step_goes_to_the_assignee(town):
     result, rows = reminded(now)
     assert sorted(r.user_id for r in rows) == sorted(holders(row)) == ids(town, "worker")
     assert {r.template_key for r in rows} == {"task_reminder"}
-    assert rows[0].payload["ref_id"] == row.id
+    assert rows[0].payload["incident_id"] == row.id
     assert rows[0].payload["deadline"] == row.respond_by.isoformat()
     assert result == {"checked": 1, "queued": 1}
     # The breach step (at the deadline) is next; nobody else was told yet.

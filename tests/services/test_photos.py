@@ -110,7 +110,7 @@ def test_every_registered_view_checker_resolves():
         assert checker.__module__ == module and checker.__name__ == name
 
 
-@pytest.mark.parametrize("kind", ["wish", "", "Incident"])
+@pytest.mark.parametrize("kind", ["no_such_kind", "", "Incident"])
 def test_an_unknown_kind_has_no_checker(kind):
     assert view_checker(kind) is None
 
@@ -129,7 +129,7 @@ def test_an_attached_upload_is_decided_by_its_kinds_checker(ctx, monkeypatch):
     # A reward picture is shop-window material: anyone signed in sees it.
     assert can_view(stranger, upload(owner, "reward", 1))
     # A kind nobody registered shows nothing to a stranger.
-    assert not can_view(stranger, upload(owner, "wish", 1))
+    assert not can_view(stranger, upload(owner, "no_such_kind", 1))
     # A kind without a record id is never delegated.
     assert not can_view(stranger, upload(owner, "reward", None))
     # The checker is asked with the viewer and the upload.

@@ -51,3 +51,21 @@ def test_a_payload_the_dispatcher_could_not_render_is_refused_when_queued():
         templates.check_payload(template, {**good, "at": "not-a-date"})
     with pytest.raises(ValueError, match="needs payload keys"):
         templates.check_payload(template, {k: v for k, v in good.items() if k != "open"})
+
+
+def test_rows_queued_before_a_payload_key_existed_still_render():
+    # The inbox renders stored payloads: reminders queued with `ref_id`, updates without
+    # `whose`, still open the incident and read as before; new rows must carry the keys.
+    reminder = templates.get("task_reminder")
+    old = {"title": "环境卫生：楼道灯坏了", "deadline": "2026-11-22T01:30:00+00:00",
+           "note": "即将到期，请及时处理", "ref_id": 7}
+    assert templates.page(reminder, old) == "pages/incident/detail?id=7"
+    assert "2026年11月22日 09:30" in templates.inbox_text(reminder, old)
+    with pytest.raises(ValueError, match="incident_id"):
+        templates.check_payload(reminder, old)
+    update = templates.get("incident_update")
+    before = {"title": "楼道灯坏了", "status": "已接单", "at": "2026-11-22T02:00:00+00:00",
+              "note": "已有人接单处理", "incident_id": 7}
+    assert templates.inbox_text(update, before).startswith("您关注的“楼道灯坏了”已接单")
+    mine = templates.inbox_text(update, {**before, "whose": "您上报的"})
+    assert mine == "您上报的“楼道灯坏了”已接单。已有人接单处理"

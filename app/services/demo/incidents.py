@@ -99,6 +99,7 @@ def seed_incidents(org: dict, users: dict[str, User]) -> int:
         respond_by, resolve_by = deadlines(category, started)
         incident = Incident(
             reporter_id=reporter.id, category=category, building=building,
+            public=category.public, reporter_building_id=building.id,
             description=rng.choice(SAMPLES[code]), lat=building.lat, lng=building.lng,
             compound_id=building.compound_id, grid_id=building.grid_id,
             community_id=org["community"].id, status=status, created_at=started,

@@ -6,7 +6,7 @@ Each feature has its own module in this package, called here in order.
 from __future__ import annotations
 
 from app.extensions import db
-from app.services.demo import incidents, org, points
+from app.services.demo import incidents, org, points, wishes
 
 
 def seed_demo() -> dict:
@@ -15,7 +15,8 @@ def seed_demo() -> dict:
     users = org.seed_users(tree, households)
     incidents_added = incidents.seed_incidents(tree, users)
     points_added = points.seed_points(tree, users)
+    wishes_added = wishes.seed_wishes(tree, users)
     db.session.commit()
     return {"households": len(households), "users": len(users),
             "buildings": len(tree["buildings"]), "incidents_added": incidents_added,
-            "points_entries_added": points_added}
+            "points_entries_added": points_added, "wishes_added": wishes_added}

@@ -1,10 +1,14 @@
 """Who may see an incident, and how much.
 
-Full view: the reporter, its followers, whoever handles it (grid worker, the department it
-was escalated to), the grid worker of its grid, the compound's secretary, the community's
-staff, admin. Public view (reporter masked, e.g. "1号楼住户"): residents of the same compound,
-for categories that may appear publicly, once the report is accepted for handling. Anyone
-else is told the incident does not exist (404), not that it is private.
+Full view: the reporter, whoever handles it (grid worker, the department it was escalated
+to), the grid worker of its grid, the compound's secretary, the community's staff, admin.
+Public view (reporter masked as their building, e.g. "1号楼住户"; no names, notes or
+handling photos): its followers, and residents of the same compound once the report is
+dispatched (not while queued or under review, nor once rejected), if it was filed in a
+category that may appear publicly
+(`Incident.public`, copied when it was filed: a category made public later never publishes
+old reports). Anyone else is told the incident does not exist (404), not that it is
+private.
 
 Who holds an incident now (`holders`, `holds`): the department it was escalated to until it
 is reassigned, otherwise its assignee. The flow asks it before `accept`/`start`/`resolve`,
@@ -60,12 +64,13 @@ def is_party_row(user: User, row) -> bool:
 
 
 def can_view(user: User, incident: Incident) -> bool:
-    return is_party(user, incident) or is_follower(user, incident)
+    """The full view (a follower sees the public view only)."""
+    return is_party(user, incident)
 
 
 def can_view_public(user: User, incident: Incident) -> bool:
-    return (incident.category.public and incident.status not in HIDDEN_FROM_PUBLIC
-            and has_role(user, Role.RESIDENT, incident))
+    return (incident.public and incident.status not in HIDDEN_FROM_PUBLIC
+            and has_role(user, Role.RESIDENT, incident)) or is_follower(user, incident)
 
 
 def get_visible(user: User, incident_id: int, for_update: bool = False) -> Incident:

@@ -1,7 +1,9 @@
 """Incident categories: the list residents choose from, and the SLA hours each one sets.
 
 `get_category` (an active category by code, else 422), `list_categories`, `save_category`
-(staff create or edit), `deadlines` (respond-by and resolve-by counted from a moment).
+(admin create or edit: categories are global, the same in every community), `deadlines`
+(respond-by and resolve-by counted from a moment). A report copies its category's `public`
+when it is filed, so editing a category never changes who sees an old report.
 """
 from __future__ import annotations
 
@@ -30,8 +32,8 @@ CATEGORY_FIELDS = ("name", "respond_hours", "resolve_hours", "default_department
 
 
 def save_category(actor: User, code: str, values: dict, create: bool) -> IncidentCategory:
-    """Staff keep the category list: names, SLA hours, default department, visibility."""
-    authorize(actor, Role.STAFF)
+    """Admin keeps the category list: names, SLA hours, default department, visibility."""
+    authorize(actor, Role.ADMIN)
     category = db.session.scalar(sa.select(IncidentCategory).where(IncidentCategory.code == code))
     if create and category is not None:
         raise Conflict("该分类代码已存在", code="category_exists")

@@ -6,6 +6,20 @@ transaction. A wrong state answers 409 `invalid_transition`; a wrong role or sco
 incident the user may not see at all 404 (the shared contract of
 app.services.transitions). `auto_close` is the flow's one move nobody takes: the
 incident-auto-close job calls it.
+
+Handing an incident on: only its grid worker, while holding it (`access.holds`), escalates
+it, so a worker who escalated it cannot again. A department does not pass an incident
+sideways (街乡吹哨、部门报到: the community calls the department in): one that finds it is not
+its job says so in a comment and the secretary or staff `reassign` it to a grid worker, who
+may escalate it to the right department; admin may move it from one department to another
+(not to the same one, 422 `same_department`). Deadlines: the first escalation gives the
+department its own clock, respond and resolve hours counted from then; a later escalation
+keeps the earlier of that resolve deadline and the current one, so handing an incident on
+never buys time. `respond_by` is always the receiving department's own (it cannot have been
+late acknowledging what it just received) but never after `resolve_by`. `reassign` leaves
+both deadlines as they are. A department that loses an incident (escalated elsewhere, or
+reassigned to a grid worker) is told (`incident_transferred`). `reopen` goes back to whoever
+held it when it was resolved: the department, else the grid worker.
 """
 from __future__ import annotations
 
@@ -21,6 +35,7 @@ from app.models import (
     Department,
     Grid,
     Incident,
+    IncidentEvent,
     IncidentFollower,
     IncidentStatus,
     PointsRule,
@@ -41,7 +56,7 @@ from app.services.permissions import grantees, has_role
 from app.services.points import ledger as points
 from app.services.transitions import Rule
 from app.services.uploads import attach, own_photos
-from app.wechat.security import SCENE_COMMENT, check_text
+from app.wechat.security import SCENE_COMMENT, require_pass
 
 S = IncidentStatus
 REOPEN_WINDOW = timedelta(hours=72)
@@ -51,12 +66,22 @@ UNFINISHED = (S.SUBMITTED, S.PENDING_REVIEW, S.DISPATCHED, S.ACCEPTED, S.IN_PROG
               S.ESCALATED)
 
 
-def _assignee(user: User, incident: Incident) -> bool:
-    return incident.assignee_id == user.id or has_role(user, Role.ADMIN)
+def _escalator(user: User, incident: Incident) -> bool:
+    """Its handler while no department holds it; once one does, admin only (see the module
+    docstring)."""
+    return _handler(user, incident) and (incident.department_id is None
+                                         or has_role(user, Role.ADMIN))
 
 
 def _reporter(user: User, incident: Incident) -> bool:
-    return incident.reporter_id == user.id
+    """The reporter, unless they handled it themselves: nobody closes or rates their own
+    work."""
+    return incident.reporter_id == user.id and incident.assignee_id != user.id
+
+
+def _handler(user: User, incident: Incident) -> bool:
+    """Whoever holds it, never its own reporter: nobody handles their own report."""
+    return incident.reporter_id != user.id and access.holds(user, incident)
 
 
 def _manager(user: User, incident: Incident) -> bool:
@@ -72,10 +97,10 @@ def _neighbour(user: User, incident: Incident) -> bool:
 
 
 TRANSITIONS: dict[str, Rule] = {
-    "accept": Rule((S.DISPATCHED, S.ESCALATED), access.holds),
-    "start": Rule((S.ACCEPTED,), access.holds),
-    "resolve": Rule((S.ACCEPTED, S.IN_PROGRESS), access.holds),
-    "escalate": Rule(WORKING, _assignee),
+    "accept": Rule((S.DISPATCHED, S.ESCALATED), _handler),
+    "start": Rule((S.ACCEPTED,), _handler),
+    "resolve": Rule((S.ACCEPTED, S.IN_PROGRESS), _handler),
+    "escalate": Rule(WORKING + (S.ESCALATED,), _escalator),
     "reassign": Rule((S.SUBMITTED, S.PENDING_REVIEW) + WORKING + (S.ESCALATED,), _manager),
     "reject": Rule(UNFINISHED, _staff),
     "confirm": Rule((S.RESOLVED,), _reporter),
@@ -85,6 +110,21 @@ TRANSITIONS: dict[str, Rule] = {
     "follow": Rule(UNFINISHED + (S.RESOLVED,), _neighbour, records=False),
     "comment": Rule(tuple(S), access.can_view, checks_text=True),
 }
+
+# How the timeline names each event, in every view (the moves above and the events nobody
+# takes: filing, dispatch, the SLA steps, auto-close).
+LABELS: dict[str, str] = {
+    "report": "上报问题", "hold_for_review": "内容待审核", "dispatch": "已派单",
+    "accept": "已接单", "start": "开始处理", "resolve": "已办结", "escalate": "已上报部门",
+    "reassign": "重新指派", "reject": "不予受理", "confirm": "居民确认解决",
+    "reopen": "重新打开", "rate": "居民评价", "follow": "有居民附议", "comment": "留言",
+    "auto_close": "自动关闭",
+    "sla_respond_secretary": "响应超时，已提醒小区书记",
+    "sla_respond_staff": "响应超时，已提醒社区工作者",
+    "sla_resolve_secretary": "办结超时，已提醒小区书记",
+    "sla_resolve_staff": "办结超时，已提醒社区工作者",
+}
+assert set(TRANSITIONS) <= set(LABELS)
 
 
 def transition(user: User, incident_id: int, action: str, note: str | None = None,
@@ -99,12 +139,14 @@ def transition(user: User, incident_id: int, action: str, note: str | None = Non
         transitions.check(TRANSITIONS, action, user, incident, "随手拍")
     photos = own_photos(user, photo_ids or [])
     before = incident.status
-    APPLY[action](user, incident, note=note, photos=photos, department_id=department_id,
-                  assignee_id=assignee_id, rating=rating, reason=reason,
-                  duplicate_of=duplicate_of)
-    if rule.records:
-        record(incident, user, action, before, note=note,
-               photo_ids=attach(photos, "incident", incident.id))
+    # The event comes first: the move's notifications name it (timeline.tell).
+    event = (record(incident, user, action, before, note=note,
+                    photo_ids=attach(photos, "incident", incident.id)) if rule.records else None)
+    APPLY[action](user, incident, event=event, note=note, photos=photos,
+                  department_id=department_id, assignee_id=assignee_id, rating=rating,
+                  reason=reason, duplicate_of=duplicate_of)
+    if event is not None:
+        event.to_status = incident.status.value  # where the move ended
     incident.sla_next_at = next_step_at(incident)
     db.session.commit()
     return incident
@@ -115,8 +157,8 @@ def _check_resident_text(user: User, note: str | None) -> None:
         return
     openid = user.openid
     outside_transaction()  # nothing calls WeChat inside a transaction
-    if check_text(openid, note, scene=SCENE_COMMENT) != "pass":
-        raise ValidationFailed("内容含有违规或待审核信息，请修改后再提交", code="content_risky")
+    # 422 content_risky; 503 content_check_unavailable when WeChat cannot be asked.
+    require_pass(openid, note, scene=SCENE_COMMENT)
 
 
 def _require(value, field: str, message: str):
@@ -125,53 +167,83 @@ def _require(value, field: str, message: str):
     return value
 
 
-def _accept(user, incident, **_):
+def _accept(user, incident, event, **_):
     incident.status = S.ACCEPTED
     if incident.responded_at is None:
         incident.responded_at = utcnow()
-    tell(incident.reporter_id, incident, "incident_update", f"accept-{incident.reopen_count}",
-         note="已有人接单处理")
+    tell(incident.reporter_id, incident, "incident_update", event, note="已有人接单处理")
+    followers = db.session.scalars(sa.select(IncidentFollower.user_id).where(
+        IncidentFollower.incident_id == incident.id))
+    for follower in followers:
+        tell(follower, incident, "incident_update", event, note="已有人接单处理")
 
 
 def _start(user, incident, **_):
     incident.status = S.IN_PROGRESS
 
 
-def _resolve(user, incident, note, photos, **_):
+def _resolve(user, incident, event, note, photos, **_):
     _require(note, "note", "请说明处理结果")
     _require(photos, "photo_ids", "请上传至少一张处理后的照片")
     incident.status = S.RESOLVED
     incident.resolved_at = utcnow()
-    tell(incident.reporter_id, incident, "incident_update", f"resolve-{incident.reopen_count}",
-         note=note)
+    tell(incident.reporter_id, incident, "incident_update", event, note=note)
     followers = db.session.scalars(sa.select(IncidentFollower.user_id).where(
         IncidentFollower.incident_id == incident.id))
     for follower in followers:
-        tell(follower, incident, "incident_update", f"resolve-{incident.reopen_count}", note=note)
+        tell(follower, incident, "incident_update", event, note=note)
 
 
-def _escalate(user, incident, note, department_id, **_):
+def _escalate(user, incident, event, note, department_id, **_):
     _require(note, "note", "请说明上报原因")
     department = db.session.get(Department, _require(department_id, "department_id", "请选择部门"))
     if department is None:
         raise NotFound("部门不存在", code="department_not_found")
+    if department.id == incident.department_id:
+        raise ValidationFailed("该随手拍已由这个部门处理", code="same_department")
+    # 社区吹哨、部门报到: the department answers within its own SLA, counted from now; passed
+    # on again, the earlier resolve deadline stands (see the module docstring).
+    respond_by, resolve_by = deadlines(incident.category, utcnow())
+    if _escalated_before(incident, event):
+        resolve_by = min(resolve_by, incident.resolve_by)
+    incident.respond_by, incident.resolve_by = min(respond_by, resolve_by), resolve_by
+    incident.responded_at = None
+    _tell_department_it_lost(user, incident, event, to=department.name, note=note)
     incident.department_id = department.id
     incident.status = S.ESCALATED
-    # 社区吹哨、部门报到: the department answers within its own SLA, counted from now.
-    incident.respond_by, incident.resolve_by = deadlines(incident.category, utcnow())
-    incident.responded_at = None
     for member in grantees(Role.DEPARTMENT, ScopeKind.DEPARTMENT, department.id):
-        tell(member, incident, "incident_task", f"escalate-{department.id}", note=note)
+        tell(member, incident, "incident_task", event, note=note)
 
 
-def _reassign(user, incident, assignee_id, **_):
+def _escalated_before(incident: Incident, event: IncidentEvent) -> bool:
+    db.session.flush()  # the event's id, to leave it out
+    return db.session.scalar(sa.select(sa.exists().where(
+        IncidentEvent.incident_id == incident.id, IncidentEvent.action == "escalate",
+        IncidentEvent.id != event.id)))
+
+
+def _tell_department_it_lost(user, incident, event, to: str, note: str) -> None:
+    """The members of the department holding `incident` (if one does), but the one acting,
+    are told it went to `to`; call before the move."""
+    if incident.department_id is None:
+        return
+    for member in access.holders(incident):
+        if member != user.id:
+            tell(member, incident, "incident_transferred", event, note=note, to=to)
+
+
+def _reassign(user, incident, event, assignee_id, note, **_):
     worker = db.session.get(User, _require(assignee_id, "assignee_id", "请选择网格员"))
     grids = _community_grid_ids(incident)
     if worker is None or not any(g.role is Role.GRID_WORKER and g.scope_id in grids
                                  for g in worker.grants):
         raise ValidationFailed("只能指派给本社区的网格员", code="invalid_assignee")
+    if worker.id == incident.reporter_id:
+        raise ValidationFailed("不能指派给上报人本人处理", code="invalid_assignee")
+    _tell_department_it_lost(user, incident, event, to=f"网格员{worker.nickname or ''}",
+                             note=note or "社区已重新指派")
     incident.department_id = None
-    dispatch(incident, worker.id, actor=user)  # the SLA clock is not reset
+    dispatch(incident, worker.id, actor=user)  # the deadlines stand
 
 
 def _community_grid_ids(incident: Incident) -> set[int]:
@@ -179,7 +251,7 @@ def _community_grid_ids(incident: Incident) -> set[int]:
         Grid.community_id == incident.community_id)))
 
 
-def _reject(user, incident, note, reason, duplicate_of, **_):
+def _reject(user, incident, event, note, reason, duplicate_of, **_):
     try:
         code = RejectReason(_require(reason, "reason", "请选择不予受理的原因"))
     except ValueError:
@@ -192,14 +264,21 @@ def _reject(user, incident, note, reason, duplicate_of, **_):
     incident.status = S.REJECTED
     incident.reject_reason = code
     incident.closed_at = utcnow()
-    tell(incident.reporter_id, incident, "incident_update", "reject",
+    tell(incident.reporter_id, incident, "incident_update", event,
          note=code.label + (f"：{note}" if note else ""))
 
 
 def _merge_into(incident: Incident, target_id: int) -> None:
-    """A duplicate's reporter and followers follow the original from now on."""
+    """A duplicate's reporter and followers follow the original from now on (they see it
+    in the public view, list it under `scope=following` and hear when it is accepted and
+    resolved). Merged into a report that was itself merged away, they follow the one it
+    was merged into, so nobody follows a closed duplicate."""
     target = db.session.get(Incident, target_id)
-    if target is None or target.id == incident.id or target.community_id != incident.community_id:
+    seen = {incident.id}
+    while target is not None and target.duplicate_of_id is not None and target.id not in seen:
+        seen.add(target.id)
+        target = db.session.get(Incident, target.duplicate_of_id)
+    if target is None or target.id in seen or target.community_id != incident.community_id:
         raise ValidationFailed("重复的那一条不存在", code="invalid_duplicate")
     incident.duplicate_of_id = target.id
     people = {incident.reporter_id} | set(db.session.scalars(sa.select(
@@ -225,16 +304,17 @@ def _confirm(user, incident, rating, **_):
     points.award(incident.reporter_id, PointsRule.INCIDENT_CONFIRMED, incident.id)
 
 
-def _reopen(user, incident, note, **_):
+def _reopen(user, incident, event, note, **_):
     _require(note, "note", "请说明还有什么问题")
     if utcnow() - incident.resolved_at > REOPEN_WINDOW:
         raise Conflict("办结已超过72小时，不能重新打开，请重新上报", code="reopen_window_passed")
     incident.reopen_count += 1
     incident.resolved_at = None
-    # Back to whoever resolved it; the original deadlines stand (the SLA clock is not reset).
+    # Back to whoever held it when it was resolved, the department it was escalated to or
+    # else the grid worker; the deadlines stand (the SLA clock is not reset).
     incident.status = S.ESCALATED if incident.department_id else S.DISPATCHED
-    tell(incident.assignee_id, incident, "incident_task", f"reopen-{incident.reopen_count}",
-         note=note)
+    for holder in access.holders(incident):
+        tell(holder, incident, "incident_reopened", event, note=note)
 
 
 def _rate(user, incident, rating, **_):

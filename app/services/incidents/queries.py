@@ -1,4 +1,5 @@
-"""Reading incidents: the four list scopes, "nearby" duplicates, one incident's timeline."""
+"""Reading incidents: the five list scopes, "nearby" duplicates, one incident's timeline and
+what the viewer may do with it (`allowed_actions`, from the transition table)."""
 from __future__ import annotations
 
 import functools
@@ -14,16 +15,18 @@ from app.models import (
     OPEN_STATUSES,
     Building,
     Compound,
+    Department,
     Incident,
     IncidentCategory,
     IncidentEvent,
+    IncidentFollower,
     IncidentStatus,
     Role,
     ScopeKind,
     User,
 )
 from app.models.base import utcnow
-from app.services.incidents import access
+from app.services.incidents import access, flow
 from app.services.incidents.categories import get_category
 from app.services.incidents.filing import distance_m
 from app.services.pagination import fetch_page, page_query
@@ -34,7 +37,8 @@ NEARBY_DAYS = 30
 # Lists are Core selects of table columns (no ORM objects, no ORM compile step): the hottest
 # read of the product.
 incidents, categories, users = Incident.__table__, IncidentCategory.__table__, User.__table__
-buildings, compounds = Building.__table__, Compound.__table__
+buildings, compounds, departments = Building.__table__, Compound.__table__, Department.__table__
+events, followers = IncidentEvent.__table__, IncidentFollower.__table__
 
 
 def _name(column: sa.ColumnElement, key: sa.ColumnElement, ref: sa.ColumnElement,
@@ -54,7 +58,14 @@ LIST_COLUMNS = (
     _name(buildings.c.name, buildings.c.id, incidents.c.building_id, "building_name"),
     _name(compounds.c.name, compounds.c.id, incidents.c.compound_id, "compound_name"),
     _name(users.c.nickname, users.c.id, incidents.c.reporter_id, "reporter_name"),
-    _name(users.c.nickname, users.c.id, incidents.c.assignee_id, "assignee_name"))
+    _name(users.c.nickname, users.c.id, incidents.c.assignee_id, "assignee_name"),
+    _name(buildings.c.name, buildings.c.id, incidents.c.reporter_building_id,
+          "reporter_building_name"),
+    _name(departments.c.name, departments.c.id, incidents.c.department_id, "department_name"),
+    # The report's photos (the first event's), for the list's thumbnail: every viewer may
+    # see those, the public view included.
+    sa.select(events.c.photo_ids).where(events.c.incident_id == incidents.c.id)
+    .order_by(events.c.id).limit(1).scalar_subquery().label("report_photo_ids"))
 
 
 @functools.cache
@@ -77,6 +88,8 @@ def list_incidents(user: User, scope: str, cursor: str | None, limit: int,
         scopes = ("assignee", "departments") if params["departments"] else ("assignee",)
     elif scope == "compound":
         scopes = _managed_by(user, params)
+    elif scope == "following":
+        scopes = ("following",)
     else:  # public
         if user.household is None:
             return {"items": [], "next_cursor": None}  # no compound: no public view
@@ -117,8 +130,10 @@ def _list_statement(scopes: tuple[str, ...], filters: tuple[str, ...], paged: bo
         "grids": incidents.c.grid_id.in_(param("grids", expanding=True)),
         "compounds": incidents.c.compound_id.in_(param("compounds", expanding=True)),
         "communities": incidents.c.community_id.in_(param("communities", expanding=True)),
+        "following": incidents.c.id.in_(sa.select(followers.c.incident_id).where(
+            followers.c.user_id == viewer)),
         "public": sa.and_(incidents.c.compound_id == param("home"),
-                          categories.c.public.is_(True),
+                          incidents.c.public.is_(True),
                           incidents.c.status.not_in(access.HIDDEN_FROM_PUBLIC))}
     filter_conditions = {
         "compound_id": incidents.c.compound_id == param("compound_id"),
@@ -149,8 +164,7 @@ def _managed_by(user: User, params: dict) -> tuple[str, ...]:
 def nearby(user: User, lat: float, lng: float, category: str | None) -> list:
     """Open incidents within 200 m in the last 30 days: say "me too" instead of a duplicate."""
     box = NEARBY_METRES / 111_000
-    query = _rows().add_columns(incidents.c.lat, incidents.c.lng,
-                                categories.c.public.label("category_public")).where(
+    query = _rows().add_columns(incidents.c.lat, incidents.c.lng, incidents.c.public).where(
         incidents.c.status.in_(OPEN_STATUSES + (IncidentStatus.RESOLVED,)),
         incidents.c.created_at >= utcnow() - timedelta(days=NEARBY_DAYS),
         incidents.c.lat.between(lat - box, lat + box),
@@ -161,7 +175,7 @@ def nearby(user: User, lat: float, lng: float, category: str | None) -> list:
     found = [(distance_m(lat, lng, r["lat"], r["lng"]), r)
              for r in db.session.execute(query.limit(200)).mappings()]
     visible = [(d, r) for d, r in found if d <= NEARBY_METRES and (
-        access.is_party_row(user, r) or (r["compound_id"] == compound and r["category_public"]
+        access.is_party_row(user, r) or (r["compound_id"] == compound and r["public"]
                                          and r["status"] not in access.HIDDEN_FROM_PUBLIC))]
     return with_visibility(user, [r for _, r in sorted(visible, key=lambda pair: pair[0])][:20])
 
@@ -171,21 +185,40 @@ class IncidentDetail:
     row: sa.RowMapping  # LIST_COLUMNS
     full: bool  # whether the user sees it in full (else the public view)
     events: list[IncidentEvent]
+    actions: list[str]  # what the user may do now (allowed_actions)
 
 
 def detail(user: User, incident_id: int) -> IncidentDetail:
-    """The incident as a list row, its timeline, and how much of it the user sees."""
+    """The incident as a list row, its timeline, how much of it the user sees and what
+    they may do with it."""
     incident = access.get_visible(user, incident_id)
     row = db.session.execute(_rows().where(incidents.c.id == incident.id)).mappings().one()
     events = list(db.session.scalars(sa.select(IncidentEvent).options(
         selectinload(IncidentEvent.actor)).where(IncidentEvent.incident_id == incident.id)
         .order_by(IncidentEvent.id)))
-    return IncidentDetail(row, access.can_view(user, incident), events)
+    return IncidentDetail(row, access.can_view(user, incident), events,
+                          allowed_actions(user, incident))
+
+
+def allowed_actions(user: User, incident: Incident) -> list[str]:
+    """The actions of flow.TRANSITIONS the user may take now, in the table's order: each
+    rule whose sources include the status and whose `who` says yes, less those its applier
+    would refuse anyway (a second "me too" or rating, a reopen after its window)."""
+    refused = set()
+    if incident.rating is not None:
+        refused.add("rate")
+    if incident.resolved_at is not None and utcnow() - incident.resolved_at > flow.REOPEN_WINDOW:
+        refused.add("reopen")
+    if access.is_follower(user, incident):
+        refused.add("follow")
+    return [action for action, rule in flow.TRANSITIONS.items()
+            if action not in refused and incident.status in rule.sources
+            and rule.who(user, incident)]
 
 
 def with_visibility(user: User, rows) -> list[tuple[sa.Row, bool]]:
-    """Each row with whether the user sees it in full; in lists a follower sees the public
-    view (the detail shows them the rest), which needs no query per row."""
+    """Each row with whether the user sees it in full (a follower sees the public view, as
+    in the detail), which needs no query per row."""
     return [(row, access.is_party_row(user, row)) for row in rows]
 
 

@@ -5,9 +5,15 @@ For the current deadline D (respond_by until someone accepts, then resolve_by):
     D            breach: tell the compound's secretaries (督办)
     D + 60 min   still breached: tell the community's staff
 `Incident.sla_next_at` holds the next step's time, so `sweep` (the incident-sla job) reads
-only due rows, through its index, in batches. Each step is sent once (its dedupe key names
-incident, phase and step), so a reopened incident, whose deadlines stand, is never reminded
-twice for the same step.
+only due rows, through its index, in batches. Each step of each deadline is sent once (its
+dedupe key `sla:<incident>:<phase>:<step>:<deadline, epoch seconds>:<user>` names them), so
+a reopened or reassigned incident, whose deadlines stand, is never reminded twice for the
+same step, while a department given its own deadlines gets its own ladder.
+
+Catch-up: a run sends, per incident, only the most senior step due (staff over secretary
+over remind), so the first run after the job was stopped sends one message per incident, not
+one per missed step; the steps it passed over are not sent later. A step past its deadline
+says how late it is ("办结已超时 3 小时，请尽快督办", see `late_by`).
 """
 from __future__ import annotations
 
@@ -27,6 +33,7 @@ from app.services.permissions import grantees
 REMIND_BEFORE = timedelta(minutes=15)
 STAFF_AFTER = timedelta(minutes=60)
 BATCH = 500
+PHASE_NAMES = {"respond": "响应", "resolve": "办结"}
 
 
 def phase_of(incident: Incident) -> tuple[str, datetime] | None:
@@ -72,25 +79,40 @@ def _cached_grantees():
     return grantees_of
 
 
-def _fire(incident: Incident, step: str, phase: str, deadline: datetime, grantees_of) -> int:
-    late = step != "remind"
-    note = "已超时，请尽快督办" if late else "即将到期，请及时处理"
+def late_by(late: timedelta) -> str:
+    """How late, rounded down: 刚刚超时, 已超时 25 分钟, 已超时 3 小时 (under two days), 已超时 2 天."""
+    minutes = int(late.total_seconds() // 60)
+    if minutes < 1:
+        return "刚刚超时"
+    if minutes < 60:
+        return f"已超时 {minutes} 分钟"
+    if minutes < 48 * 60:
+        return f"已超时 {minutes // 60} 小时"
+    return f"已超时 {minutes // (24 * 60)} 天"
+
+
+def _fire(incident: Incident, step: str, phase: str, deadline: datetime, now: datetime,
+          grantees_of) -> int:
+    late = step != "remind"  # the breach steps fall at the deadline or after it
+    name = PHASE_NAMES[phase]
+    note = f"{name}{late_by(now - deadline)}，请尽快督办" if late else f"{name}即将到期，请及时处理"
     sent = 0
     for user_id in _recipients(incident, step, grantees_of):
         sent += notify(user_id, "task_reminder",
                        {"title": title(incident), "deadline": deadline.isoformat(),
-                        "note": note, "ref_id": incident.id},
-                       dedupe_key=f"sla:{incident.id}:{phase}:{step}:{user_id}")
+                        "note": note, "incident_id": incident.id},
+                       dedupe_key=f"sla:{incident.id}:{phase}:{step}:"
+                                  f"{int(deadline.timestamp())}:{user_id}")
     if late and sent:
         record(incident, None, f"sla_{phase}_{step}", incident.status,
-               note=f"{'响应' if phase == 'respond' else '办结'}超时，已提醒"
+               note=f"{name}{late_by(now - deadline)}，已提醒"
                     f"{'小区书记' if step == 'secretary' else '社区工作者'}")
     return sent
 
 
 def sweep(now: datetime | None = None) -> dict:
-    """Fire every ladder step due by `now` and move each incident's `sla_next_at` on
-    (flushes; the job commits)."""
+    """Fire each due incident's most senior step due by `now` (one catch-up after a stop)
+    and move its `sla_next_at` on (flushes; the job commits)."""
     now = now or utcnow()
     checked = queued = 0
     grantees_of = _cached_grantees()
@@ -101,10 +123,9 @@ def sweep(now: datetime | None = None) -> dict:
             .limit(BATCH).with_for_update(skip_locked=True)))
         for incident in batch:
             phase = phase_of(incident)
-            if phase is not None:
-                for step, at in steps(incident):
-                    if at <= now:
-                        queued += _fire(incident, step, phase[0], phase[1], grantees_of)
+            due = [step for step, at in steps(incident) if at <= now]  # junior to senior
+            if phase is not None and due:
+                queued += _fire(incident, due[-1], phase[0], phase[1], now, grantees_of)
             incident.sla_next_at = next_step_at(incident, after=now)
         checked += len(batch)
         db.session.flush()

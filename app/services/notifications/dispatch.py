@@ -5,6 +5,20 @@ UPDATE SKIP LOCKED` on PostgreSQL, so workers never wait on or take each other's
 SQLite the single statement is atomic). Claimed rows carry a lease: a dispatcher killed
 mid-batch loses nothing, its rows return to the queue when the lease expires.
 
+A claim is the worker's name plus a random token (`claimed_by`), and an outcome is recorded
+only while the row still carries it: a dispatcher whose lease ran out and whose rows went to
+another cannot overwrite what that one records. A batch stops sending `send_margin()`
+seconds before its lease ends and gives back what it had no time for. An exception that is
+not WeChat's (a payload that no longer renders, a bug, a network error the client did not
+turn into an errcode) is a retryable failure of that one row, never the end of the
+dispatcher; a database error does end it (a supervisor restarts it).
+
+A subscribe message spends the user's one-time credit, and WeChat has no dedupe id for it:
+before its WeChat call the row is marked (`sent_at`, committed on its own). A row left
+marked past its lease belongs to a dispatcher that died during the call, and nobody knows
+whether WeChat delivered it: it is recorded as sent, with the note "outcome unknown", and
+never sent again. Template messages carry `client_msg_id`, so they are simply sent again.
+
 What an errcode means (docs/README.md, "WeChat"):
 - 43101 the user has no subscribe credit left: inbox only, not retried;
 - 40001/42001 invalid or expired token: the client refreshed it once already (app.wechat.client);
@@ -18,14 +32,16 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.exc import SQLAlchemyError
 from wechatpy.exceptions import WeChatClientException
 
 from app.extensions import db
@@ -38,6 +54,9 @@ log = logging.getLogger(__name__)
 
 NO_CREDIT = {43101}
 PERMANENT = {40003, 47003, 41030}
+PROGRESS_SECONDS = 60.0  # a running dispatcher's progress line, at most this often
+OUTCOME_UNKNOWN = ("outcome unknown: the dispatcher stopped during the WeChat call; "
+                   "counted as sent, not sent again")
 
 
 @dataclass
@@ -51,6 +70,8 @@ class Claimed:
     attempts: int
     user_id: int
     template_key: str
+    claim: str = ""  # claimed_by as written by the claim: the worker and a random token
+    lease_expires_at: datetime | None = None
 
 
 @dataclass
@@ -72,23 +93,45 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident() % 100000}"
 
 
+def send_margin() -> float:
+    """Seconds before its lease ends that a batch stops sending: room for one more send at
+    its slowest (a token refresh and a retry, each up to WECHAT_TIMEOUT), at most half the
+    lease."""
+    config = current_app.config
+    lease = config["NOTIFY_LEASE_SECONDS"]
+    return min(lease / 2, max(lease / 5, 3 * config["WECHAT_TIMEOUT"] + 1))
+
+
 def release_expired_leases() -> int:
-    """Rows whose dispatcher died (lease expired) go back to the queue. Caller commits."""
-    return db.session.execute(
+    """Rows whose dispatcher died (lease expired): a subscribe message whose WeChat call had
+    begun is recorded as sent, outcome unknown (not sent twice); the rest go back to the
+    queue. Caller commits."""
+    now = utcnow()
+    expired = (Notification.status == DeliveryStatus.SENDING, Notification.lease_expires_at < now)
+    unknown = db.session.execute(
         sa.update(Notification)
-        .where(Notification.status == DeliveryStatus.SENDING,
-               Notification.lease_expires_at < utcnow())
+        .where(*expired, Notification.channel == Channel.SUBSCRIBE, Notification.sent_at.is_not(None))
+        .values(status=DeliveryStatus.SENT, claimed_by=None, lease_expires_at=None,
+                last_error=OUTCOME_UNKNOWN)).rowcount
+    if unknown:
+        log.warning("%d subscribe message(s) left mid-send by a dead dispatcher: counted as "
+                    "sent, outcome unknown", unknown)
+    return unknown + db.session.execute(
+        sa.update(Notification).where(*expired)
         .values(status=DeliveryStatus.PENDING, claimed_by=None, lease_expires_at=None,
-                next_attempt_at=utcnow())).rowcount
+                sent_at=None, next_attempt_at=now)).rowcount
 
 
 def claim(worker: str, batch_size: int, stats: Stats | None = None) -> tuple[list[Claimed], int]:
     """Take up to `batch_size` due rows and choose each one's channel (one transaction).
 
     Returns the rows to send and how many rows were taken (inbox-only rows are finished
-    here, so the first can be empty while the queue is not)."""
+    here, and a row whose payload does not render is a failure of that row, so the first
+    can be empty while the queue is not)."""
+    stats = stats if stats is not None else Stats()
     now = utcnow()
     lease = timedelta(seconds=current_app.config["NOTIFY_LEASE_SECONDS"])
+    token = f"{worker[:47]}/{secrets.token_hex(8)}"  # claimed_by holds 64 characters
     due = (sa.select(Notification.id)
            .where(Notification.status == DeliveryStatus.PENDING,
                   Notification.next_attempt_at <= now)
@@ -97,7 +140,7 @@ def claim(worker: str, batch_size: int, stats: Stats | None = None) -> tuple[lis
            .with_for_update(skip_locked=True))
     ids = list(db.session.scalars(
         sa.update(Notification).where(Notification.id.in_(due.scalar_subquery()))
-        .values(status=DeliveryStatus.SENDING, claimed_by=worker, lease_expires_at=now + lease,
+        .values(status=DeliveryStatus.SENDING, claimed_by=token, lease_expires_at=now + lease,
                 attempts=Notification.attempts + 1)
         .returning(Notification.id)))
     if not ids:
@@ -108,23 +151,32 @@ def claim(worker: str, batch_size: int, stats: Stats | None = None) -> tuple[lis
         .where(Notification.id.in_(ids)).order_by(Notification.id)).all()
     credits = _lock_credits({(user.id, row.template_key) for row, user in rows
                              if row.channel is None})
-    claimed = []
+    claimed, unrenderable = [], []
     for row, user in rows:
         if row.channel is None:
             row.channel = _choose_channel(row, user, credits)
         if row.channel is Channel.INBOX:
             row.status, row.claimed_by, row.lease_expires_at = DeliveryStatus.INBOX_ONLY, None, None
-            if stats is not None:
-                stats.inbox_only += 1
+            stats.inbox_only += 1
             continue
-        template = templates.get(row.template_key)
-        claimed.append(Claimed(
+        item = Claimed(
             id=row.id, channel=row.channel, attempts=row.attempts, user_id=user.id,
             template_key=row.template_key,
             openid=user.openid if row.channel is Channel.SUBSCRIBE else user.mp_openid,
-            template_id=templates.template_id(row.channel.value, row.template_key),
-            data=templates.wechat_data(template, row.payload),
-            page=templates.page(template, row.payload)))
+            template_id="", data={}, page="", claim=token, lease_expires_at=now + lease)
+        try:
+            template = templates.get(row.template_key)
+            item.template_id = templates.template_id(row.channel.value, row.template_key)
+            item.data = templates.wechat_data(template, row.payload)
+            item.page = templates.page(template, row.payload)
+        except Exception as exc:  # noqa: BLE001 - this row's payload, not the whole batch
+            log.warning("notification %s does not render: %r", row.id, exc)
+            unrenderable.append((item, exc))
+            continue
+        claimed.append(item)
+    db.session.flush()
+    for item, exc in unrenderable:
+        _record_failure(item, "render", f"{type(exc).__name__}: {exc}"[:150], stats)
     db.session.commit()
     return claimed, len(ids)
 
@@ -156,14 +208,40 @@ def _credit_update(user_id: int, key: str, **values) -> None:
         .values(**values))
 
 
-def _finish(row_id: int, status: DeliveryStatus, **values) -> None:
+def _ours(item: Claimed):
+    """The row, only while it still carries this claim (not released, not re-claimed)."""
+    table = Notification.__table__
+    return sa.and_(table.c.id == item.id, table.c.claimed_by == item.claim,
+                   table.c.status == DeliveryStatus.SENDING)
+
+
+def _finish(item: Claimed, status: DeliveryStatus, **values) -> bool:
+    """Record the outcome if the claim is still ours; whether it was."""
     table = Notification.__table__  # a plain Core update: this runs once per message
-    db.session.execute(table.update().where(table.c.id == row_id).values(
-        status=status, claimed_by=None, lease_expires_at=None, **values))
+    done = db.session.execute(table.update().where(_ours(item)).values(
+        status=status, claimed_by=None, lease_expires_at=None, **values)).rowcount
+    if not done:
+        log.warning("notification %s: claim %s lost (lease over, taken by another "
+                    "dispatcher); outcome %s not recorded", item.id, item.claim, status.value)
+    return bool(done)
+
+
+def _mark_sending(item: Claimed) -> bool:
+    """A subscribe message: note, in its own commit, that its WeChat call begins (see the
+    module docstring); whether the claim was still ours to send."""
+    table = Notification.__table__
+    marked = db.session.execute(table.update().where(_ours(item)).values(
+        sent_at=utcnow())).rowcount
+    db.session.commit()
+    if not marked:
+        log.warning("notification %s: claim %s lost before sending; not sent", item.id, item.claim)
+    return bool(marked)
 
 
 def deliver(item: Claimed, stats: Stats) -> None:
     """Send one claimed message (no transaction open), then record the outcome and commit."""
+    if item.channel is Channel.SUBSCRIBE and not _mark_sending(item):
+        return
     try:
         if item.channel is Channel.SUBSCRIBE:
             msgid = messages.send_subscribe(item.openid, item.template_id, item.data, item.page)
@@ -172,10 +250,15 @@ def deliver(item: Claimed, stats: Stats) -> None:
                                            client_msg_id=f"linli-{item.id}")
     except WeChatClientException as exc:
         _record_failure(item, exc.errcode, str(exc.errmsg or exc.errcode)[:150], stats)
+    except SQLAlchemyError:
+        raise  # the database (the token store): the dispatcher stops, its leases lapse
+    except Exception as exc:  # noqa: BLE001 - not WeChat's answer: this row is retried
+        log.warning("notification %s: %r while sending", item.id, exc)
+        _record_failure(item, "error", f"{type(exc).__name__}: {exc}"[:150], stats)
     else:
-        _finish(item.id, DeliveryStatus.SENT, sent_at=utcnow(), wechat_msgid=msgid,
-                last_error=None)
-        stats.sent += 1
+        if _finish(item, DeliveryStatus.SENT, sent_at=utcnow(), wechat_msgid=msgid,
+                   last_error=None):
+            stats.sent += 1
     db.session.commit()
 
 
@@ -183,41 +266,61 @@ def _record_failure(item: Claimed, errcode, reason: str, stats: Stats) -> None:
     config = current_app.config
     error = f"{errcode}: {reason}"
     stats.errors[errcode] = stats.errors.get(errcode, 0) + 1
+    # Not sent (WeChat said so): the sending mark goes, a later attempt sets its own.
     if errcode in NO_CREDIT:
         # WeChat says the user has no credit: trust it, keep the inbox entry only.
-        _credit_update(item.user_id, item.template_key, remaining=0)
-        _finish(item.id, DeliveryStatus.INBOX_ONLY, last_error=error)
-        stats.inbox_only += 1
+        if _finish(item, DeliveryStatus.INBOX_ONLY, last_error=error, sent_at=None):
+            _credit_update(item.user_id, item.template_key, remaining=0)
+            stats.inbox_only += 1
     elif errcode in PERMANENT or item.attempts >= config["NOTIFY_MAX_ATTEMPTS"]:
+        if not _finish(item, DeliveryStatus.FAILED, last_error=error, sent_at=None):
+            return
         if item.channel is Channel.SUBSCRIBE:  # not delivered: the credit is still the user's
             _credit_update(item.user_id, item.template_key,
                            remaining=SubscriptionCredit.remaining + 1)
-        _finish(item.id, DeliveryStatus.FAILED, last_error=error)
         stats.failed += 1
         log.warning("notification %s failed for good: %s", item.id, error)
     else:
         delay = config["NOTIFY_BACKOFF_SECONDS"] * 2 ** (item.attempts - 1)
-        _finish(item.id, DeliveryStatus.PENDING, last_error=error,
-                next_attempt_at=utcnow() + timedelta(seconds=delay))
-        stats.retried += 1
+        if _finish(item, DeliveryStatus.PENDING, last_error=error, sent_at=None,
+                   next_attempt_at=utcnow() + timedelta(seconds=delay)):
+            stats.retried += 1
 
 
-def release(ids: list[int]) -> None:
-    """Give claimed rows back to the queue at once (a dispatcher stopping cleanly)."""
-    if ids:
+def release(items: list[Claimed]) -> None:
+    """Give claimed rows back to the queue at once (a dispatcher stopping cleanly, a batch
+    out of time), those still ours."""
+    for claim in {item.claim for item in items}:
         db.session.execute(sa.update(Notification).where(
-            Notification.id.in_(ids), Notification.status == DeliveryStatus.SENDING)
+            Notification.id.in_([item.id for item in items if item.claim == claim]),
+            Notification.claimed_by == claim, Notification.status == DeliveryStatus.SENDING)
             .values(status=DeliveryStatus.PENDING, claimed_by=None, lease_expires_at=None))
+    if items:
         db.session.commit()
 
 
+def _out_of_time(item: Claimed) -> bool:
+    """Whether the claim's lease is too close to its end to start another send."""
+    return item.lease_expires_at is not None and \
+        utcnow() >= item.lease_expires_at - timedelta(seconds=send_margin())
+
+
 def run(stop: threading.Event | None = None, until_empty: bool = False,
-        batch_size: int | None = None, idle_sleep: float = 1.0) -> Stats:
-    """The dispatcher loop: until `stop` is set, or until the queue has nothing due."""
+        batch_size: int | None = None, idle_sleep: float = 1.0,
+        progress_seconds: float = PROGRESS_SECONDS) -> Stats:
+    """The dispatcher loop: until `stop` is set, or until the queue has nothing due.
+
+    While it runs it logs its counts so far at most every `progress_seconds`, and only when
+    it has done something since the last line (an idle dispatcher stays quiet); a
+    long-running one (not `until_empty`) also logs when it starts and stops."""
     stop = stop or threading.Event()
     worker = worker_name()
     batch_size = batch_size or current_app.config["NOTIFY_BATCH_SIZE"]
     stats = Stats()
+    started = last_line = time.monotonic()
+    logged = stats.as_dict()
+    if not until_empty:
+        log.info("dispatcher %s started, %d notifications a batch", worker, batch_size)
     while not stop.is_set():
         if release_expired_leases():
             db.session.commit()
@@ -226,13 +329,20 @@ def run(stop: threading.Event | None = None, until_empty: bool = False,
             if until_empty:
                 break
             stop.wait(idle_sleep)
-            continue
-        stats.batches += 1
-        for index, item in enumerate(batch):
-            if stop.is_set():
-                release([i.id for i in batch[index:]])
-                break
-            deliver(item, stats)
+        else:
+            stats.batches += 1
+            for index, item in enumerate(batch):
+                if stop.is_set() or _out_of_time(item):
+                    release(batch[index:])
+                    break
+                deliver(item, stats)
+        now = time.monotonic()
+        if now - last_line >= progress_seconds and stats.as_dict() != logged:
+            logged, last_line = stats.as_dict(), now
+            log.info("dispatcher %s after %.0fs: %s", worker, now - started, logged)
+    if not until_empty:
+        log.info("dispatcher %s stopped after %.0fs: %s", worker, time.monotonic() - started,
+                 stats.as_dict())
     return stats
 
 

@@ -1,5 +1,5 @@
 """The in-app inbox: every notification is an inbox entry (`inbox`, `mark_read`,
-`unread_count`, and `profile`, which gives `GET /me` its unread count)."""
+`mark_all_read`, and `unread_count`, which `GET /me` shows)."""
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -28,12 +28,16 @@ def mark_read(user: User, notification_id: int) -> Notification:
     return row
 
 
+def mark_all_read(user: User) -> int:
+    """Mark every unread notification of mine read (one statement); how many were."""
+    count = db.session.execute(
+        sa.update(Notification).where(Notification.user_id == user.id,
+                                      Notification.read_at.is_(None))
+        .values(read_at=utcnow()).execution_options(synchronize_session=False)).rowcount
+    db.session.commit()
+    return count
+
+
 def unread_count(user: User) -> int:
     return db.session.scalar(sa.select(sa.func.count()).select_from(Notification).where(
         Notification.user_id == user.id, Notification.read_at.is_(None)))
-
-
-def profile(user: User) -> User:
-    """What `GET /me` shows: the user, with their unread count attached for the schema."""
-    user.unread_count = unread_count(user)
-    return user

@@ -1,5 +1,6 @@
 """Subscribe-message credits: each acceptance in wx.requestSubscribeMessage is one credit
-for one template (`record_subscriptions`); the dispatcher spends them."""
+for one template (`record_subscriptions`); the dispatcher spends them. `requestable` names
+the templates a client may ask for, with the WeChat template ids the request needs."""
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -28,3 +29,16 @@ def record_subscriptions(user: User, accepted: list[str], rejected: list[str]) -
     db.session.commit()
     return list(db.session.scalars(sa.select(table).where(table.user_id == user.id)
                                    .order_by(table.template_key)))
+
+
+def requestable() -> list[dict]:
+    """Every template with a mini-program subscribe template id (config
+    `WECHAT_SUBSCRIBE_TEMPLATES`), in registry order; keys without an id are left out: the
+    client could not request them, and they reach the user by the inbox."""
+    items = []
+    for key, template in templates.TEMPLATES.items():
+        template_id = templates.template_id("subscribe", key)
+        if template_id:
+            items.append({"template_key": key, "template_id": template_id,
+                          "title": template.title})
+    return items

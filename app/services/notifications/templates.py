@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Callable
 
 from flask import current_app
 
@@ -42,6 +43,9 @@ class Template:
     text: str  # inbox text, str.format over the payload
     page: str  # mini-program page, str.format over the payload
     fields: tuple[Field, ...]
+    # Rows queued before a payload key was added still render (the inbox renders stored
+    # payloads): (key, its value computed from such an older payload).
+    older: tuple[tuple[str, Callable[[dict], object]], ...] = ()
 
     def required(self) -> set[str]:
         return {f.source for f in self.fields} | _placeholders(self.text) | _placeholders(self.page)
@@ -56,17 +60,31 @@ TEMPLATES: dict[str, Template] = {t.key: t for t in (
              "pages/work/index",
              (Field("thing1", "summary"), Field("number2", "open"), Field("number3", "overdue"),
               Field("time4", "at"))),
-    Template("incident_update", "随手拍进展", "您关注的“{title}”{status}。{note}",
+    # `whose` is 您上报的 for the reporter, 您关注的 for a follower.
+    Template("incident_update", "随手拍进展", "{whose}“{title}”{status}。{note}",
              "pages/incident/detail?id={incident_id}",
              (Field("thing1", "title"), Field("phrase2", "status"), Field("time3", "at"),
-              Field("thing4", "note"))),
+              Field("thing4", "note")),
+             older=(("whose", lambda payload: "您关注的"),)),
     Template("incident_task", "新的随手拍任务", "{title}（{place}），请在 {deadline} 前处理。{note}",
              "pages/incident/detail?id={incident_id}",
              (Field("thing1", "title"), Field("thing2", "place"), Field("time3", "deadline"),
               Field("thing4", "note"))),
-    Template("task_reminder", "任务提醒", "“{title}”将于 {deadline} 到期：{note}",
-             "pages/work/detail?id={ref_id}",
-             (Field("thing1", "title"), Field("time2", "deadline"), Field("thing3", "note"))),
+    Template("incident_reopened", "随手拍被重新打开",
+             "“{title}”（{place}）被居民重新打开，原定办结期限 {deadline}。{note}",
+             "pages/incident/detail?id={incident_id}",
+             (Field("thing1", "title"), Field("thing2", "place"), Field("time3", "deadline"),
+              Field("thing4", "note"))),
+    # To those who held an incident and no longer do: they cannot open it any more, so the
+    # page is their work list.
+    Template("incident_transferred", "随手拍已转交", "“{title}”已转交{to}处理，您无需再跟进。{note}",
+             "pages/work/index",
+             (Field("thing1", "title"), Field("thing2", "to"), Field("time3", "at"),
+              Field("thing4", "note"))),
+    Template("task_reminder", "任务提醒", "“{title}”的期限为 {deadline}，{note}",
+             "pages/incident/detail?id={incident_id}",
+             (Field("thing1", "title"), Field("time2", "deadline"), Field("thing3", "note")),
+             older=(("incident_id", lambda payload: payload["ref_id"]),)),
     Template("notice_published", "本周公示已发布", "{compound}发布了{title}，请查看。",
              "pages/notice/detail?id={notice_id}",
              (Field("thing1", "title"), Field("thing2", "compound"), Field("date3", "date"))),
@@ -87,6 +105,30 @@ TEMPLATES: dict[str, Template] = {t.key: t for t in (
              "pages/points/index",
              (Field("character_string1", "amount"), Field("thing2", "reason"),
               Field("number3", "balance"), Field("time4", "at"))),
+    # Points earned by a rule (app.services.points.ledger.award); `reason` is the ledger
+    # entry's description, e.g. 随手拍问题经确认：3号楼路灯不亮.
+    Template("points_earned", "积分到账", "{reason}，获得 {points} 积分，当前余额 {balance} 积分。",
+             "pages/points/index",
+             (Field("thing1", "reason"), Field("number2", "points"), Field("number3", "balance"),
+              Field("time4", "at"))),
+    # 微心愿 (app.services.wishes.timeline): a wish's title is at most 20 characters, so it
+    # fits a `thing` field whole; statuses are WishStatus labels (a `phrase`, ≤ 5).
+    Template("wish_update", "微心愿进展", "您的微心愿“{title}”{status}。{note}",
+             "pages/wish/detail?id={wish_id}",
+             (Field("thing1", "title"), Field("phrase2", "status"), Field("time3", "at"),
+              Field("thing4", "note"))),
+    Template("wish_claim_update", "认领的微心愿", "您认领的微心愿“{title}”{status}。{note}",
+             "pages/wish/detail?id={wish_id}",
+             (Field("thing1", "title"), Field("phrase2", "status"), Field("time3", "at"),
+              Field("thing4", "note"))),
+    Template("wish_claim_reminder", "认领即将到期",
+             "您认领的微心愿“{title}”请于 {deadline} 前完成。{note}",
+             "pages/wish/detail?id={wish_id}",
+             (Field("thing1", "title"), Field("time2", "deadline"), Field("thing3", "note"))),
+    Template("wish_attention", "微心愿待处理", "{place}的微心愿“{title}”{event}。{note}",
+             "pages/wish/detail?id={wish_id}",
+             (Field("thing1", "title"), Field("thing2", "place"), Field("phrase3", "event"),
+              Field("time4", "at"))),
 )}
 
 
@@ -123,13 +165,19 @@ def fit(kind: str, value) -> str:
     return text[:limit]
 
 
+def _filled(template: Template, payload: dict) -> dict:
+    missing = {key: value(payload) for key, value in template.older if key not in payload}
+    return {**missing, **payload} if missing else payload
+
+
 def wechat_data(template: Template, payload: dict) -> dict:
+    payload = _filled(template, payload)
     return {f.name: {"value": fit(f.kind, payload[f.source])} for f in template.fields}
 
 
 def inbox_text(template: Template, payload: dict) -> str:
     values = {k: fit("time", v) if k in _time_sources(template) else v
-              for k, v in payload.items()}
+              for k, v in _filled(template, payload).items()}
     return template.text.format(**values)
 
 
@@ -138,7 +186,7 @@ def _time_sources(template: Template) -> set[str]:
 
 
 def page(template: Template, payload: dict) -> str:
-    return template.page.format(**payload)
+    return template.page.format(**_filled(template, payload))
 
 
 def template_id(channel: str, key: str) -> str | None:

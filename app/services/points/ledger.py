@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 import sqlalchemy as sa
@@ -33,6 +34,7 @@ from app.models import (
     Community,
     Compound,
     Household,
+    Incident,
     LedgerEntry,
     PartyMember,
     PointsAccount,
@@ -111,11 +113,13 @@ def lock_account(user_id: int) -> PointsAccount:
 
 
 def post(user_id: int, rule: PointsRule, amount: int, key: str, ref: str | None = None,
-         actor_id: int | None = None, note: str | None = None) -> tuple[LedgerEntry, bool]:
+         actor_id: int | None = None, note: str | None = None,
+         at: datetime | None = None) -> tuple[LedgerEntry, bool]:
     """Append one entry and move the cached balance with it; (entry, created).
 
     An entry with this key already there is returned unchanged (created False): the same
     event is counted once however often, and however simultaneously, it is reported.
+    `at` backdates the entry (the demo's history only; post entries in time order).
     """
     if amount == 0:
         raise ValueError("a ledger entry moves at least one point")
@@ -129,7 +133,7 @@ def post(user_id: int, rule: PointsRule, amount: int, key: str, ref: str | None 
         raise insufficient(account.balance, -amount)
     entry = LedgerEntry(account_id=user_id, amount=amount, balance_after=balance, rule=rule,
                         ref=ref, idempotency_key=key, actor_id=actor_id,
-                        note=note[:200] if note else None, created_at=utcnow())
+                        note=note[:200] if note else None, created_at=at or utcnow())
     try:
         with db.session.begin_nested():
             db.session.add(entry)
@@ -165,14 +169,22 @@ def award(user: User | int, rule: PointsRule, ref_id, *, units: int | Decimal = 
     """Credit an earning rule once per event: the key defaults to `<rule>:<ref_id>`.
 
     E.g. `award(incident.reporter_id, PointsRule.INCIDENT_CONFIRMED, incident.id)` when an
-    incident closes as confirmed; `units` are hours for VOLUNTEER_HOUR.
+    incident closes as confirmed; `units` are hours for VOLUNTEER_HOUR. A new entry tells the
+    person (`points_earned`: the inbox, and a subscribe message while they hold a credit),
+    saying what it was for (`describe`).
     """
     spec = RULES[rule]
     if spec.kind != EARN:
         raise ValueError(f"{rule.value} is not an earning rule")
     user_id = user if isinstance(user, int) else user.id
-    return post(user_id, rule, amount_for(rule, units), key or f"{rule.value}:{ref_id}",
-                _ref(spec, ref_id), actor_id, note)
+    entry, created = post(user_id, rule, amount_for(rule, units),
+                          key or f"{rule.value}:{ref_id}", _ref(spec, ref_id), actor_id, note)
+    if created:
+        notify(user_id, "points_earned", {
+            "reason": describe(entry, ref_details([entry])), "points": entry.amount,
+            "balance": entry.balance_after, "at": entry.created_at.isoformat()},
+            dedupe_key=f"points:earned:{entry.id}")
+    return entry, created
 
 
 def spend(user: User | int, rule: PointsRule, ref_id, amount: int | None = None, *,
@@ -246,9 +258,10 @@ def adjust(actor: User, user_id: int, amount: int, reason: str) -> tuple[LedgerE
                                        "at": entry.created_at.isoformat()},
            dedupe_key=f"points:adjusted:{entry.id}")
     db.session.commit()
-    # The audit trail is the entry itself (actor, reason, time); the log line is for ops.
-    log.info("points adjustment %+d for user %s by user %s: %s", amount, target.id, actor.id,
-             reason)
+    # The audit trail is the entry itself (actor, reason, time); the log line is for ops and
+    # carries no free text (a reason may name people or their circumstances).
+    log.info("points adjustment %+d for user %s by user %s (entry %s)", amount, target.id,
+             actor.id, entry.id)
     return entry, entry.balance_after
 
 
@@ -270,13 +283,46 @@ def ledger(user: User, cursor: str | None, limit: int) -> dict:
     account = account_of(user)
     query = sa.select(LedgerEntry).where(LedgerEntry.account_id == user.id)
     page = paginate(query, LedgerEntry.id, cursor, limit, descending=True)
+    details = ref_details(page["items"])  # one query for the page, not one per entry
+    for entry in page["items"]:
+        entry.description = describe(entry, details)
     return {"balance": account.balance if account else 0,
             "ranking_public": account.ranking_public if account else True, **page}
 
 
-def describe(entry: LedgerEntry) -> str:
-    """Why an entry exists, in Chinese: the rule, and the detail recorded with it."""
-    return f"{entry.rule.label}：{entry.note}" if entry.note else entry.rule.label
+# What a reference names, for entries recorded without a note: ref kind -> the column that
+# describes the record (an incident by its description, e.g. "3号楼路灯不亮").
+REF_DETAILS = {"incident": (Incident.id, Incident.description)}
+DETAIL_CHARS = 40
+
+
+def ref_details(entries) -> dict[str, str]:
+    """`{ref: detail}` for the entries without a note whose ref names a known kind: one
+    query per kind, however many entries."""
+    wanted: dict[str, set[int]] = {}
+    for entry in entries:
+        kind, _, ref_id = (entry.ref or "").partition(":")
+        if not entry.note and kind in REF_DETAILS and ref_id.isdigit():
+            wanted.setdefault(kind, set()).add(int(ref_id))
+    details = {}
+    for kind, ids in wanted.items():
+        key, column = REF_DETAILS[kind]
+        for ref_id, text in db.session.execute(sa.select(key, column).where(key.in_(ids))):
+            details[f"{kind}:{ref_id}"] = _shorten(text)
+    return details
+
+
+def _shorten(text: str) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= DETAIL_CHARS else text[:DETAIL_CHARS - 1] + "…"
+
+
+def describe(entry: LedgerEntry, details: dict[str, str] | None = None) -> str:
+    """Why an entry exists, in Chinese: the rule, and the detail recorded with it (its note)
+    or, without one, what its reference names (`ref_details`), e.g.
+    "随手拍问题经确认：3号楼路灯不亮"."""
+    detail = entry.note or (details or {}).get(entry.ref or "")
+    return f"{entry.rule.label}：{detail}" if detail else entry.rule.label
 
 
 def verify() -> list[dict]:

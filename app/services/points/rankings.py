@@ -13,12 +13,9 @@ import sqlalchemy as sa
 from app import timeutil
 from app.errors import Forbidden, NotFound, ValidationFailed
 from app.extensions import db
-from app.models import Building, Community, Compound, Household, LedgerEntry, PointsAccount, Role, User
-from app.services.permissions import has_role
+from app.models import Building, Community, Compound, Household, LedgerEntry, PointsAccount, User
+from app.services.permissions import works_in
 from app.services.points.ledger import RANKED_RULES, home_community
-
-# Besides the community's verified residents, those who run it see its rankings.
-VIEWER_ROLES = (Role.GRID_WORKER, Role.SECRETARY, Role.STAFF)
 
 
 def month_bounds(month: str | None) -> tuple[str, datetime, datetime]:
@@ -56,8 +53,9 @@ def rankings(viewer: User, month: str | None, compound_id: int | None,
         kind, where = "community", Compound.community_id == community_id
     if scope is None:
         raise NotFound("小区或社区不存在", code="scope_not_found")
+    # The community's verified residents see its rankings, and those who work in it.
     community = scope.id if kind == "community" else scope.community_id
-    if community != home_community(viewer) and not has_role(viewer, VIEWER_ROLES, scope):
+    if community != home_community(viewer) and not works_in(viewer, community):
         raise Forbidden("只有本社区的认证居民可以查看排行", code="not_community_member")
     earned = sa.func.sum(LedgerEntry.amount).label("earned")
     query = (sa.select(LedgerEntry.account_id, earned)

@@ -1,4 +1,5 @@
-"""爱心积分超市: the reward shop, redemptions with pickup codes, fulfilment, cancel, expiry.
+"""爱心积分超市: the reward shop, redemptions with pickup codes, look-up and fulfilment by
+code (`find_by_code`, shared), cancel, expiry. A pickup deadline is the end of a local day.
 
 A redemption takes points and stock in one transaction. Points are taken under the
 account's row lock (see app.services.points); stock with a conditional decrement
@@ -17,6 +18,7 @@ from flask import current_app
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
+from app import timeutil
 from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.extensions import db
 from app.models import (
@@ -149,16 +151,18 @@ def redeem(user: User, reward_id: int, quantity: int) -> Redemption:
         raise points.insufficient(account.balance, cost)
     if reward.stock < quantity:
         raise _out_of_stock(reward.stock)
-    days = current_app.config["REDEMPTION_PICKUP_DAYS"]
+    # Pickup ends with a local day (the shop closes at night), not at the minute it began.
+    expires_at = timeutil.end_of_day(
+        now + timedelta(days=current_app.config["REDEMPTION_PICKUP_DAYS"]))
     # The code is unique among open redemptions (the partial unique index decides).
     redemption = codes.insert_with_code(Redemption, reward_id=reward.id, user_id=user.id, quantity=quantity,
                                    points=cost, status=PENDING, created_at=now,
-                                   expires_at=now + timedelta(days=days))
+                                   expires_at=expires_at)
     points.spend(user.id, PointsRule.REDEMPTION, redemption.id, cost,
                  note=f"{reward.name} ×{quantity}")
     notify(user, "redemption_ready", {
         "reward": reward.name, "quantity": quantity, "code": redemption.pickup_code,
-        "deadline": redemption.expires_at.isoformat(), "place": reward.pickup_place,
+        "deadline": last_pickup_moment(redemption).isoformat(), "place": reward.pickup_place,
         "redemption_id": redemption.id}, dedupe_key=f"redemption:{redemption.id}:ready")
     # Stock last: everyone redeeming this reward queues on its row lock, so it is held for
     # this one statement and the commit only. The condition is what prevents overselling.
@@ -210,20 +214,45 @@ def my_redemptions(user: User, status: str | None, cursor: str | None, limit: in
 
 # --- after redeeming --------------------------------------------------------------------
 
-def fulfil(actor: User, code: str) -> Redemption:
-    """Staff hand the reward over against its pickup code, once."""
+def last_pickup_moment(redemption: Redemption) -> datetime:
+    """The last second a pickup code works, as messages show it ("12月07日 23:59"):
+    `expires_at` is the next local midnight, which would read as the day after."""
+    return redemption.expires_at - timedelta(seconds=1)
+
+
+def find_by_code(actor: User, code: str, lock: bool = False) -> Redemption:
+    """The redemption a pickup code (or its QR payload, `linli:redemption:<code>`) names,
+    for staff of the reward's community: the open one, else the latest closed use of the
+    code. `lock` takes the open one's row lock (to hand it over). 403 for anyone else; 404
+    for an unknown code; 422 for something that is not a code."""
     if not has_role(actor, Role.STAFF):
         raise Forbidden()
     code = codes.parse(code, "redemption")  # typed, or scanned from the QR code
-    redemption = db.session.scalar(
-        sa.select(Redemption).where(Redemption.pickup_code == code, Redemption.status == PENDING)
-        .with_for_update().execution_options(populate_existing=True))
+    query = sa.select(Redemption).where(Redemption.pickup_code == code,
+                                        Redemption.status == PENDING)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    redemption = db.session.scalar(query)
     if redemption is None:  # a code is reused once closed: show the latest use of it
         redemption = db.session.scalar(sa.select(Redemption).where(
             Redemption.pickup_code == code).order_by(Redemption.id.desc()).limit(1))
     if redemption is None:
         raise NotFound("取货码不存在", code="redemption_not_found")
     authorize(actor, Role.STAFF, redemption.reward)
+    return redemption
+
+
+def look_up(actor: User, code: str) -> Redemption:
+    """Staff look a redemption up before handing it over (reads only), with its owner."""
+    redemption = find_by_code(actor, code)
+    redemption.owner = db.session.get(User, redemption.user_id)
+    redemption.collectable = redemption.status is PENDING and redemption.expires_at > utcnow()
+    return redemption
+
+
+def fulfil(actor: User, code: str) -> Redemption:
+    """Staff hand the reward over against its pickup code, once."""
+    redemption = find_by_code(actor, code, lock=True)
     if redemption.status is RedemptionStatus.FULFILLED:
         raise Conflict("该兑换已领取", code="redemption_already_fulfilled")
     if redemption.status is not PENDING:

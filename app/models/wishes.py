@@ -1,0 +1,142 @@
+"""微心愿 micro-wishes: a small wish of a household, checked by the compound's secretary,
+claimed and fulfilled by a party member or volunteer, confirmed by the requester.
+
+A wish belongs to one household (the requester's, or the one a grid worker or secretary
+posts for, with the household's recorded consent), and its org columns (building, grid,
+compound, community) are copied from that household's building when it is posted, so lists
+and permission checks read one indexed column. `due_at` is the next moment a job must look
+at the wish, read through one index with its status: a published wish's 30-day expiry, a
+claim's reminder and then its release, a fulfilled wish's confirmation deadline.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Optional
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.extensions import db
+from app.models.base import LabelledEnum, UTCDateTime, str_enum, utcnow
+from app.models.org import Building, Household
+from app.models.users import ScopeKind, User
+
+TITLE_MAX = 20  # it goes into a subscribe message's `thing` field (20 characters)
+DESCRIPTION_MAX = 300
+PHOTOS_MAX = 3
+
+
+class WishStatus(LabelledEnum):
+    PENDING_REVIEW = ("pending_review", "待审核")
+    PUBLISHED = ("published", "待认领")
+    CLAIMED = ("claimed", "已认领")
+    FULFILLED = ("fulfilled", "待确认")
+    COMPLETED = ("completed", "已完成")
+    REJECTED = ("rejected", "未通过")
+    CANCELLED = ("cancelled", "已取消")
+    EXPIRED = ("expired", "已过期")
+
+
+# Open wishes count toward a household's limit; the wall shows the publicly visible ones.
+OPEN_WISH_STATUSES = (WishStatus.PENDING_REVIEW, WishStatus.PUBLISHED, WishStatus.CLAIMED,
+                      WishStatus.FULFILLED)
+WALL_STATUSES = (WishStatus.PUBLISHED, WishStatus.CLAIMED, WishStatus.FULFILLED,
+                 WishStatus.COMPLETED)
+
+
+class WishCategory(LabelledEnum):
+    SUPPLIES = ("supplies", "生活物资")
+    COMPANIONSHIP = ("companionship", "陪伴探访")
+    REPAIR = ("repair", "维修帮忙")
+    ERRAND = ("errand", "代办跑腿")
+    TUTORING = ("tutoring", "学习辅导")
+    OTHER = ("other", "其他")
+
+
+class CheckMethod(LabelledEnum):
+    """How the secretary checked a wish before approving it."""
+
+    PHONE = ("phone", "电话核实")
+    VISIT = ("visit", "上门核实")
+
+
+class Wish(db.Model):
+    __tablename__ = "wishes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    household_id: Mapped[int] = mapped_column(sa.ForeignKey("households.id"))
+    building_id: Mapped[int] = mapped_column(sa.ForeignKey("buildings.id"))
+    grid_id: Mapped[int] = mapped_column(sa.ForeignKey("grids.id"))
+    compound_id: Mapped[int] = mapped_column(sa.ForeignKey("compounds.id"))
+    community_id: Mapped[int] = mapped_column(sa.ForeignKey("communities.id"))
+    # The resident who wants it; None when posted on behalf of a household (no smartphone).
+    requester_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"))
+    poster_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))  # who typed it in
+    on_behalf: Mapped[bool] = mapped_column(default=False)
+    consent_recorded: Mapped[bool] = mapped_column(default=False)  # the household agreed
+    title: Mapped[str] = mapped_column(sa.String(TITLE_MAX))
+    description: Mapped[str] = mapped_column(sa.String(DESCRIPTION_MAX))
+    category: Mapped[WishCategory] = mapped_column(str_enum(WishCategory, "wish_category"))
+    campaign: Mapped[Optional[str]] = mapped_column(sa.String(20))  # e.g. 重阳节, 睦邻日
+    photo_ids: Mapped[list] = mapped_column(sa.JSON, default=list)  # the wish's own, 0-3
+    points: Mapped[int] = mapped_column()  # for the claimer at completion
+    status: Mapped[WishStatus] = mapped_column(str_enum(WishStatus, "wish_status"))
+    flagged: Mapped[bool] = mapped_column(default=False)  # WeChat asked for a human review
+    check_method: Mapped[Optional[CheckMethod]] = mapped_column(
+        str_enum(CheckMethod, "wish_check_method"))
+    reviewed_by_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"))
+    claimer_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"))
+    claim_count: Mapped[int] = mapped_column(default=0)  # claims so far (names events)
+    claimed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    claim_expires_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    published_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    fulfilled_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    unconfirmed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)  # sent to the queue
+    completed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    closed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    close_note: Mapped[Optional[str]] = mapped_column(sa.String(200))  # reject/cancel reason
+    due_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    household: Mapped[Household] = relationship()
+    building: Mapped[Building] = relationship()
+    requester: Mapped[Optional[User]] = relationship(foreign_keys=[requester_id])
+    poster: Mapped[User] = relationship(foreign_keys=[poster_id])
+    claimer: Mapped[Optional[User]] = relationship(foreign_keys=[claimer_id])
+
+    __table_args__ = (
+        sa.Index("ix_wishes_compound", "compound_id", "status", "id"),
+        sa.Index("ix_wishes_grid", "grid_id", "id"),
+        sa.Index("ix_wishes_community", "community_id", "id"),
+        sa.Index("ix_wishes_household", "household_id", "status"),
+        sa.Index("ix_wishes_requester", "requester_id", "id"),
+        sa.Index("ix_wishes_poster", "poster_id", "id"),
+        sa.Index("ix_wishes_claimer", "claimer_id", "status", "id"),
+        sa.Index("ix_wishes_due", "status", "due_at"),
+        sa.CheckConstraint("points >= 0", name="points_not_negative"),
+        sa.CheckConstraint("on_behalf = false OR consent_recorded = true",
+                           name="on_behalf_needs_consent"),
+        sa.CheckConstraint("status NOT IN ('claimed', 'fulfilled') OR claimer_id IS NOT NULL",
+                           name="claimed_has_claimer"),
+    )
+
+    def scope_keys(self) -> set:
+        return {(ScopeKind.GRID, self.grid_id), (ScopeKind.COMPOUND, self.compound_id),
+                (ScopeKind.COMMUNITY, self.community_id)}
+
+
+class WishEvent(db.Model):
+    """One line of a wish's timeline: who did what, when, with what note and photos."""
+
+    __tablename__ = "wish_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    wish_id: Mapped[int] = mapped_column(sa.ForeignKey("wishes.id"))
+    actor_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"))  # None: system
+    action: Mapped[str] = mapped_column(sa.String(32))
+    from_status: Mapped[Optional[str]] = mapped_column(sa.String(32))
+    to_status: Mapped[Optional[str]] = mapped_column(sa.String(32))
+    note: Mapped[Optional[str]] = mapped_column(sa.String(300))
+    photo_ids: Mapped[list] = mapped_column(sa.JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor: Mapped[Optional[User]] = relationship()
+    __table_args__ = (sa.Index("ix_wish_events_wish", "wish_id", "id"),)
