@@ -89,6 +89,11 @@ class BaseConfig:
         self.WISH_CLAIM_REMIND_DAYS = float(_env("WISH_CLAIM_REMIND_DAYS", "5"))
         self.WISH_EXPIRY_DAYS = float(_env("WISH_EXPIRY_DAYS", "30"))
         self.WISH_CONFIRM_DAYS = float(_env("WISH_CONFIRM_DAYS", "3"))
+        # 双报到 (app.services.party): the yearly bar an in-service member serves at the home
+        # community (times and hours), and how long a post's rotating QR token stays valid.
+        self.PARTY_YEARLY_TIMES = int(_env("PARTY_YEARLY_TIMES", "4"))
+        self.PARTY_YEARLY_HOURS = float(_env("PARTY_YEARLY_HOURS", "20"))
+        self.PARTY_QR_SECONDS = int(_env("PARTY_QR_SECONDS", "180"))
         self.REDIS_URL = _env("REDIS_URL")
         self.PORT = int(_env("PORT", "5000"))
         self.TOKEN_TTL_DAYS = float(_env("TOKEN_TTL_DAYS", "7"))

@@ -9,6 +9,8 @@
 - notifications: `make_user`, `sent`
 - wishes: `wish_post`, `wish_act`, `published_wish`, `claimed_wish`, `volunteers`,
   `registered_member` (and readers the wish tests import)
+- party: `confirmed_member`, `party_members`, `service_post`, `qr_tokens` (and readers the
+  party tests import)
 
 Plain helpers (login, bearer, run_together, counting_queries, in_app, jpeg) are in
 tests/helpers.py. The demo seed itself is tested in tests/services/test_demo_seed.py only.
@@ -20,4 +22,5 @@ pytest_plugins = [
     "tests.fixtures.points",
     "tests.fixtures.notifications",
     "tests.fixtures.wishes",
+    "tests.fixtures.party",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from app.jobs import digest, housekeeping, incidents, redemptions, wishes
+from app.jobs import digest, housekeeping, incidents, party, redemptions, wishes
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,14 @@ JOBS: list[Job] = [
     Job("wish-unconfirmed", wishes.run_unconfirmed, {"trigger": "interval", "minutes": 30},
         "Send fulfilled wishes not confirmed within 3 days to the secretary's queue (never "
         "completed or awarded by the timer)."),
+    Job("party-checkouts", party.run_checkouts, {"trigger": "interval", "minutes": 10},
+        "Close service logs nobody checked out of at their post's end, flagged for staff "
+        "(no points until verified)."),
+    Job("party-pace", party.run_pace,
+        {"trigger": "cron", "month": "10,12", "day": 1, "hour": 9, "minute": 0,
+         "timezone": "Asia/Shanghai"},
+        "On 1 October and 1 December, remind confirmed party members behind the pro-rata "
+        "pace of the yearly bar (times and hours)."),
 ]
 
 

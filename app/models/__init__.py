@@ -36,6 +36,15 @@ from app.models.org import (  # noqa: F401
                             HouseholdTag,
                             Street,
 )
+from app.models.party import (  # noqa: F401
+                            LogSource,
+                            PartyRegistration,
+                            RegistrationStatus,
+                            ServiceCategory,
+                            ServiceLog,
+                            ServicePost,
+                            ServiceSignup,
+)
 from app.models.points import (  # noqa: F401
                             LedgerEntry,
                             PointsAccount,

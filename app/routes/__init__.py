@@ -8,6 +8,7 @@ from app.routes import (
     incidents,
     notifications,
     org,
+    party,
     points,
     rewards,
     uploads,
@@ -15,4 +16,4 @@ from app.routes import (
 )
 
 BLUEPRINTS = [health.blp, auth.blp, org.blp, households.blp, uploads.blp, notifications.blp, incidents.blp,
-              points.blp, rewards.blp, wishes.blp]
+              points.blp, rewards.blp, wishes.blp, party.blp]

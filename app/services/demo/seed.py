@@ -6,7 +6,7 @@ Each feature has its own module in this package, called here in order.
 from __future__ import annotations
 
 from app.extensions import db
-from app.services.demo import incidents, org, points, wishes
+from app.services.demo import incidents, org, party, points, wishes
 
 
 def seed_demo() -> dict:
@@ -16,7 +16,9 @@ def seed_demo() -> dict:
     incidents_added = incidents.seed_incidents(tree, users)
     points_added = points.seed_points(tree, users)
     wishes_added = wishes.seed_wishes(tree, users)
+    posts_added = party.seed_party(tree, users)
     db.session.commit()
     return {"households": len(households), "users": len(users),
             "buildings": len(tree["buildings"]), "incidents_added": incidents_added,
-            "points_entries_added": points_added, "wishes_added": wishes_added}
+            "points_entries_added": points_added, "wishes_added": wishes_added,
+            "service_posts_added": posts_added}

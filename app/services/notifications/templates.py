@@ -129,6 +129,10 @@ TEMPLATES: dict[str, Template] = {t.key: t for t in (
              "pages/wish/detail?id={wish_id}",
              (Field("thing1", "title"), Field("thing2", "place"), Field("phrase3", "event"),
               Field("time4", "at"))),
+    # 双报到 and service hours (app.services.party): a registration's result, the October /
+    # December pace reminder.
+    Template("party_update", "党员服务", "{title}：{note}", "pages/party/index",
+             (Field("thing1", "title"), Field("thing2", "note"), Field("time3", "at"))),
 )}
 
 

@@ -1,0 +1,201 @@
+"""双报到 and service-hour schemas: registrations, service posts, QR codes, logs, my year.
+Output is dumped from the models (and `progress.me()`'s dict); actions and categories come
+from the transition table and the enums."""
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from app.models import RegistrationStatus, ServiceCategory
+from app.models.party import MAX_LOG_HOURS, TITLE_MAX
+from app.schemas.common import AwareDateTime, PageArgs, Text, labelled
+from app.services import transitions
+from app.services.party import registrations
+
+ACTIONS = transitions.actions(registrations.TRANSITIONS)
+CATEGORIES = [category.value for category in ServiceCategory]
+REGISTRATION_STATUSES = [status.value for status in RegistrationStatus]
+
+
+class Labelled(fields.Field):
+    """A LabelledEnum member as {code, name}."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return labelled(value)
+
+
+class Ref(fields.Field):
+    """A row as {id, name|title} (or null)."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is None:
+            return None
+        return {"id": value.id, "name": getattr(value, "name", None) or value.title}
+
+
+class PartyRegistrationCreateSchema(Schema):
+    community_id = fields.Integer(required=True, strict=True)
+    employer = Text(required=True, validate=validate.Length(min=1, max=100),
+                    metadata={"description": "工作单位"})
+    skills = Text(load_default=None, validate=validate.Length(max=200),
+                  metadata={"description": "特长，如 法律咨询、医疗"})
+
+
+class PartyRegistrationTransitionSchema(Schema):
+    action = fields.String(required=True, validate=validate.OneOf(ACTIONS))
+    note = Text(load_default=None, validate=validate.Length(max=200),
+                metadata={"description": "reject 时必填：不通过的原因"})
+
+
+class PartyRegistrationListArgs(PageArgs):
+    community_id = fields.Integer(required=True)
+    status = fields.String(load_default=None, validate=validate.OneOf(REGISTRATION_STATUSES))
+
+
+class PartyRegistrationSchema(Schema):
+    id = fields.Integer()
+    user_id = fields.Integer()
+    member = fields.Function(lambda r: r.user.nickname)
+    community = Ref()
+    employer = fields.String()
+    skills = fields.String(allow_none=True)
+    status = Labelled()
+    note = fields.String(allow_none=True)
+    decided_at = fields.DateTime(allow_none=True)
+    ended_at = fields.DateTime(allow_none=True)
+    created_at = fields.DateTime()
+
+
+class ServicePostCreateSchema(Schema):
+    community_id = fields.Integer(required=True, strict=True)
+    title = Text(required=True, validate=validate.Length(min=1, max=TITLE_MAX))
+    category = fields.String(required=True, validate=validate.OneOf(CATEGORIES))
+    starts_at = AwareDateTime(required=True)
+    ends_at = AwareDateTime(required=True)
+    place = Text(required=True, validate=validate.Length(min=1, max=100))
+    headcount = fields.Integer(required=True, strict=True,
+                               validate=validate.Range(min=1, max=10_000))
+
+
+class ServicePostListArgs(PageArgs):
+    community_id = fields.Integer(required=True)
+
+
+def post_item(post, signed_up: bool) -> dict:
+    """A post as `ServicePostSchema` dumps it; `signed_up` is the viewer's."""
+    return {"id": post.id, "community_id": post.community_id, "title": post.title,
+            "category": post.category, "starts_at": post.starts_at, "ends_at": post.ends_at,
+            "place": post.place, "headcount": post.headcount,
+            "signup_count": post.signup_count, "remaining": post.headcount - post.signup_count,
+            "signed_up": signed_up, "created_at": post.created_at}
+
+
+class ServicePostSchema(Schema):
+    """A service post, dumped from `post_item()`'s dict."""
+
+    id = fields.Integer()
+    community_id = fields.Integer()
+    title = fields.String()
+    category = Labelled()
+    starts_at = fields.DateTime()
+    ends_at = fields.DateTime()
+    place = fields.String()
+    headcount = fields.Integer()
+    signup_count = fields.Integer()
+    remaining = fields.Integer(metadata={"description": "剩余名额"})
+    signed_up = fields.Boolean(metadata={"description": "当前用户已报名"})
+    created_at = fields.DateTime()
+
+
+class ScanSchema(Schema):
+    token = fields.String(required=True, validate=validate.Length(min=1, max=500),
+                          metadata={"description": "扫描岗位二维码得到的内容"})
+
+
+class ServiceQRCodeSchema(Schema):
+    token = fields.String()
+    svg = fields.String(allow_none=True)
+
+
+class ServiceQRSchema(Schema):
+    post_id = fields.Integer()
+    check_in = fields.Nested(ServiceQRCodeSchema)
+    check_out = fields.Nested(ServiceQRCodeSchema)
+    refresh_at = fields.DateTime(metadata={"description": "二维码在此时更新"})
+    expires_at = fields.DateTime(metadata={"description": "本次二维码在此时失效"})
+
+
+class ServiceLogSchema(Schema):
+    id = fields.Integer()
+    member_id = fields.Integer()
+    community_id = fields.Integer()
+    post = Ref()
+    source = Labelled()
+    check_in_at = fields.DateTime()
+    check_out_at = fields.DateTime(allow_none=True)
+    hours = fields.Decimal(as_string=True, allow_none=True)
+    flagged = fields.Boolean(metadata={"description": "未签退，由系统在岗位结束时关闭，待社区核实"})
+    verified = fields.Function(lambda log: log.verified_at is not None)
+    verified_at = fields.DateTime(allow_none=True)
+    note = fields.String(allow_none=True)
+
+
+class ServiceLogCreateSchema(Schema):
+    member_id = fields.Integer(required=True, strict=True)
+    community_id = fields.Integer(load_default=None, strict=True)
+    post_id = fields.Integer(load_default=None, strict=True)
+    check_in_at = AwareDateTime(required=True)
+    check_out_at = AwareDateTime(required=True)
+    note = Text(load_default=None, validate=validate.Length(max=200))
+
+
+class ServiceLogVerifySchema(Schema):
+    hours = fields.Decimal(load_default=None, places=1, allow_nan=False,
+                           validate=validate.Range(min=0, max=MAX_LOG_HOURS),
+                           metadata={"description": "核定时长（不填则按记录）"})
+
+
+class ServiceLogListArgs(PageArgs):
+    community_id = fields.Integer(required=True)
+    flagged = fields.Boolean(load_default=None)
+
+
+class RosterArgs(PageArgs):
+    community_id = fields.Integer(required=True)
+    year = fields.Integer(load_default=None, validate=validate.Range(min=2000, max=2100),
+                          metadata={"description": "默认今年（上海时间）"})
+
+
+class RosterItemSchema(Schema):
+    """One member of a community's roster with the year's progress."""
+
+    id = fields.Integer(metadata={"description": "报到记录 id"})
+    member = fields.Dict()
+    employer = fields.String()
+    skills = fields.String(allow_none=True)
+    registered_at = fields.DateTime(allow_none=True)
+    year = fields.Integer()
+    times = fields.Integer()
+    hours = fields.Decimal(as_string=True)
+    times_met = fields.Boolean()
+    hours_met = fields.Boolean()
+
+
+class PartyMeArgs(PageArgs):
+    """`cursor` and `limit` page the history."""
+
+
+class MePartySchema(Schema):
+    year = fields.Integer()
+    times = fields.Integer(metadata={"description": "今年已核实的服务次数"})
+    hours = fields.Decimal(as_string=True, metadata={"description": "今年已核实的服务时长（小时）"})
+    target_times = fields.Integer()
+    target_hours = fields.Decimal(as_string=True)
+    times_met = fields.Boolean()
+    hours_met = fields.Boolean()
+    registrations = fields.List(fields.Nested(PartyRegistrationSchema),
+                                metadata={"description": "报到记录，最新在前（含已结束的）"})
+    signups = fields.List(fields.Nested(ServicePostSchema),
+                          metadata={"description": "已报名且未结束的岗位"})
+    history = fields.Nested(Schema.from_dict({
+        "items": fields.List(fields.Nested(ServiceLogSchema)),
+        "next_cursor": fields.String(allow_none=True)}, name="PartyHistoryPage"))
