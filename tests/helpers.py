@@ -81,6 +81,19 @@ def login(client, openid: str) -> str:
     return response.get_json()["token"]
 
 
+def login_many(app, client, openids) -> list[dict]:
+    """Bearer headers for many logins; the login rate limit (per address) is reset every ten,
+    since it is not what such a test is about."""
+    from app.extensions import limiter
+
+    headers = []
+    for i, openid in enumerate(openids):
+        if i % 10 == 0:
+            in_app(app, limiter.reset)
+        headers.append(bearer(login(client, openid)))
+    return headers
+
+
 def bearer(token: str) -> dict:
     return {"Authorization": f"Bearer {token}"}
 
