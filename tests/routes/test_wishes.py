@@ -451,3 +451,19 @@ def test_posting_with_an_idempotency_key_creates_one_wish(app, client, people, p
     assert again.headers.get("Idempotent-Replayed") == "true"
     assert again.get_json()["id"] == first.get_json()["id"]
     assert count_wishes(app) == 1
+
+
+def test_content_check_unavailable_is_never_blamed_on_the_resident(app, sandbox, wish_post,
+                                                                    claimed_wish, wish_act,
+                                                                    photo, people):
+    # Posting while WeChat's check is down: held for review and flagged, not refused.
+    sandbox.fault("wxa/msg_sec_check", errcode=-1, count=1)
+    held = wish_post("demo-resident-2", description="想请人帮忙搬一下米")
+    assert held["status"]["code"] == "pending_review" and held["flagged"] is True
+    # A resident's dispute note while it is down: 503, and the wish is unchanged.
+    wish_id = claimed_wish()
+    wish_act("demo-party-member", wish_id, "fulfil", photo_ids=[photo(people["demo-party-member"])])
+    sandbox.fault("wxa/msg_sec_check", errcode=-1, count=1)
+    down = wish_act("demo-resident", wish_id, "dispute", expect=503, note="米还没有送到")
+    assert down["code"] == "content_check_unavailable"
+    assert wish_row(app, wish_id).status.value == "fulfilled"

@@ -33,7 +33,7 @@ from app.services.transitions import Rule
 from app.services.uploads import attach, own_photos
 from app.services.wishes import access
 from app.services.wishes.timeline import record, tell_claimer, tell_requester, tell_secretaries
-from app.wechat.security import SCENE_COMMENT, check_text
+from app.wechat.security import SCENE_COMMENT, require_pass
 
 S = WishStatus
 OPEN = (S.PENDING_REVIEW, S.PUBLISHED, S.CLAIMED, S.FULFILLED)
@@ -129,10 +129,11 @@ def transition(user: User, wish_id: int, action: str, note: str | None = None,
 
 
 def _check_text(user: User, note: str) -> None:
+    """A resident's note is shown at once: WeChat must pass it (422 risky or held, 503
+    when the check cannot be asked: never blamed on the resident)."""
     openid = user.openid
     outside_transaction()  # nothing calls WeChat inside a transaction
-    if check_text(openid, note, scene=SCENE_COMMENT) != "pass":
-        raise ValidationFailed("内容含有违规或待审核信息，请修改后再提交", code="content_risky")
+    require_pass(openid, note, scene=SCENE_COMMENT)
 
 
 def _require(value, field: str, message: str):

@@ -33,7 +33,7 @@ from app.services.permissions import has_role
 from app.services.points import ledger as points
 from app.services.uploads import attach, own_photos
 from app.services.wishes.timeline import record, tell_secretaries
-from app.wechat.security import check_text
+from app.wechat.security import UNAVAILABLE, check_text
 
 ON_BEHALF_ROLES = (Role.GRID_WORKER, Role.SECRETARY)
 
@@ -95,7 +95,7 @@ def post_wish(user: User, title: str, description: str, category: str,
                 on_behalf=on_behalf, consent_recorded=on_behalf, title=title,
                 description=description, category=kind, campaign=campaign,
                 points=points.rule_points(PointsRule.WISH_FULFILLED),
-                status=WishStatus.PENDING_REVIEW, flagged=verdict == "review", created_at=now)
+                status=WishStatus.PENDING_REVIEW, flagged=verdict in ("review", UNAVAILABLE), created_at=now)
     db.session.add(wish)
     db.session.flush()
     wish.photo_ids = attach(photos, "wish", wish.id)
