@@ -24,7 +24,6 @@ import sqlalchemy as sa
 from flask import current_app
 
 from app import timeutil
-from app.database import outside_transaction
 from app.errors import Forbidden, NotFound, TooManyRequests, ValidationFailed
 from app.extensions import db
 from app.models import (
@@ -40,12 +39,13 @@ from app.models import (
     User,
 )
 from app.models.base import utcnow
+from app.services import moderation
 from app.services.incidents.categories import deadlines, get_category
 from app.services.incidents.sla import next_step_at
 from app.services.incidents.timeline import record, tell
 from app.services.permissions import has_role
 from app.services.uploads import attach, own_photos
-from app.wechat.security import UNAVAILABLE, check_text
+from app.wechat.security import UNAVAILABLE
 
 NEAREST_BUILDING_METRES = 300
 # Verdicts of app.wechat.security.check_text that hold a report for staff, and why.
@@ -165,15 +165,11 @@ def create_incident(reporter: User, category: str, description: str, photo_ids: 
     kind = get_category(category)
     if anonymous and not kind.anonymous_allowed:
         raise ValidationFailed("该分类不支持匿名上报", code="anonymous_not_allowed")
-    openid = reporter.openid
     # Refuse a bad place, too many reports or bad photos before asking WeChat anything.
     check_place(reporter, locate(reporter, building_id, lat, lng))
     check_daily_limit(reporter)
     own_photos(reporter, photo_ids)
-    outside_transaction()  # nothing calls WeChat inside a transaction
-    verdict = check_text(openid, description)
-    if verdict == "risky":
-        raise ValidationFailed("内容含有违规信息，请修改后再提交", code="content_risky")
+    verdict = moderation.screen(reporter, description)
     # Read again after the call: the reporter's row lock makes the daily count exact.
     db.session.execute(sa.select(User.id).where(User.id == reporter.id).with_for_update())
     check_daily_limit(reporter)

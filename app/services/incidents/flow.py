@@ -27,7 +27,6 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from app.database import outside_transaction
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.extensions import db
 from app.models import (
@@ -45,7 +44,7 @@ from app.models import (
     User,
 )
 from app.models.base import utcnow
-from app.services import transitions
+from app.services import moderation, transitions
 from app.services.common import insert_or_get
 from app.services.incidents import access
 from app.services.incidents.categories import deadlines
@@ -56,7 +55,6 @@ from app.services.permissions import grantees, has_role
 from app.services.points import ledger as points
 from app.services.transitions import Rule
 from app.services.uploads import attach, own_photos
-from app.wechat.security import SCENE_COMMENT, require_pass
 
 S = IncidentStatus
 REOPEN_WINDOW = timedelta(hours=72)
@@ -134,7 +132,7 @@ def transition(user: User, incident_id: int, action: str, note: str | None = Non
     incident = access.get_visible(user, incident_id, for_update=True)
     rule = transitions.check(TRANSITIONS, action, user, incident, "随手拍")
     if rule.checks_text and not has_role(user, access.MANAGERS, incident):
-        _check_resident_text(user, note)  # ends the transaction: lock and check again
+        moderation.require_pass(user, note)  # ends the transaction: lock and check again
         incident = access.get_visible(user, incident_id, for_update=True)
         transitions.check(TRANSITIONS, action, user, incident, "随手拍")
     photos = own_photos(user, photo_ids or [])
@@ -150,15 +148,6 @@ def transition(user: User, incident_id: int, action: str, note: str | None = Non
     incident.sla_next_at = next_step_at(incident)
     db.session.commit()
     return incident
-
-
-def _check_resident_text(user: User, note: str | None) -> None:
-    if not note:
-        return
-    openid = user.openid
-    outside_transaction()  # nothing calls WeChat inside a transaction
-    # 422 content_risky; 503 content_check_unavailable when WeChat cannot be asked.
-    require_pass(openid, note, scene=SCENE_COMMENT)
 
 
 def _require(value, field: str, message: str):

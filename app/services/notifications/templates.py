@@ -55,6 +55,14 @@ def _placeholders(text: str) -> set[str]:
     return set(re.findall(r"{(\w+)}", text))
 
 
+# Field sets several templates share: a record's status change, a task at a place with its
+# deadline, a deadline reminder.
+STATUS_FIELDS = (Field("thing1", "title"), Field("phrase2", "status"), Field("time3", "at"),
+                 Field("thing4", "note"))
+TASK_FIELDS = (Field("thing1", "title"), Field("thing2", "place"), Field("time3", "deadline"),
+               Field("thing4", "note"))
+DEADLINE_FIELDS = (Field("thing1", "title"), Field("time2", "deadline"), Field("thing3", "note"))
+
 TEMPLATES: dict[str, Template] = {t.key: t for t in (
     Template("work_digest", "今日待办提醒", "您有 {open} 件待处理事项，其中 {overdue} 件已超时。{summary}",
              "pages/work/index",
@@ -63,18 +71,15 @@ TEMPLATES: dict[str, Template] = {t.key: t for t in (
     # `whose` is 您上报的 for the reporter, 您关注的 for a follower.
     Template("incident_update", "随手拍进展", "{whose}“{title}”{status}。{note}",
              "pages/incident/detail?id={incident_id}",
-             (Field("thing1", "title"), Field("phrase2", "status"), Field("time3", "at"),
-              Field("thing4", "note")),
+             STATUS_FIELDS,
              older=(("whose", lambda payload: "您关注的"),)),
     Template("incident_task", "新的随手拍任务", "{title}（{place}），请在 {deadline} 前处理。{note}",
              "pages/incident/detail?id={incident_id}",
-             (Field("thing1", "title"), Field("thing2", "place"), Field("time3", "deadline"),
-              Field("thing4", "note"))),
+             TASK_FIELDS),
     Template("incident_reopened", "随手拍被重新打开",
              "“{title}”（{place}）被居民重新打开，原定办结期限 {deadline}。{note}",
              "pages/incident/detail?id={incident_id}",
-             (Field("thing1", "title"), Field("thing2", "place"), Field("time3", "deadline"),
-              Field("thing4", "note"))),
+             TASK_FIELDS),
     # To those who held an incident and no longer do: they cannot open it any more, so the
     # page is their work list.
     Template("incident_transferred", "随手拍已转交", "“{title}”已转交{to}处理，您无需再跟进。{note}",
@@ -83,7 +88,7 @@ TEMPLATES: dict[str, Template] = {t.key: t for t in (
               Field("thing4", "note"))),
     Template("task_reminder", "任务提醒", "“{title}”的期限为 {deadline}，{note}",
              "pages/incident/detail?id={incident_id}",
-             (Field("thing1", "title"), Field("time2", "deadline"), Field("thing3", "note")),
+             DEADLINE_FIELDS,
              older=(("incident_id", lambda payload: payload["ref_id"]),)),
     Template("notice_published", "本周公示已发布", "{compound}发布了{title}，请查看。",
              "pages/notice/detail?id={notice_id}",
@@ -115,16 +120,14 @@ TEMPLATES: dict[str, Template] = {t.key: t for t in (
     # fits a `thing` field whole; statuses are WishStatus labels (a `phrase`, ≤ 5).
     Template("wish_update", "微心愿进展", "您的微心愿“{title}”{status}。{note}",
              "pages/wish/detail?id={wish_id}",
-             (Field("thing1", "title"), Field("phrase2", "status"), Field("time3", "at"),
-              Field("thing4", "note"))),
+             STATUS_FIELDS),
     Template("wish_claim_update", "认领的微心愿", "您认领的微心愿“{title}”{status}。{note}",
              "pages/wish/detail?id={wish_id}",
-             (Field("thing1", "title"), Field("phrase2", "status"), Field("time3", "at"),
-              Field("thing4", "note"))),
+             STATUS_FIELDS),
     Template("wish_claim_reminder", "认领即将到期",
              "您认领的微心愿“{title}”请于 {deadline} 前完成。{note}",
              "pages/wish/detail?id={wish_id}",
-             (Field("thing1", "title"), Field("time2", "deadline"), Field("thing3", "note"))),
+             DEADLINE_FIELDS),
     Template("wish_attention", "微心愿待处理", "{place}的微心愿“{title}”{event}。{note}",
              "pages/wish/detail?id={wish_id}",
              (Field("thing1", "title"), Field("thing2", "place"), Field("phrase3", "event"),

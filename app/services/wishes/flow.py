@@ -21,19 +21,17 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from flask import current_app
 
-from app.database import outside_transaction
 from app.errors import Conflict, ValidationFailed
 from app.extensions import db
 from app.models import CheckMethod, PointsRule, Role, User, Wish, WishStatus
 from app.models.base import utcnow
-from app.services import transitions
+from app.services import moderation, transitions
 from app.services.permissions import has_role
 from app.services.points import ledger as points
 from app.services.transitions import Rule
 from app.services.uploads import attach, own_photos
 from app.services.wishes import access
 from app.services.wishes.timeline import record, tell_claimer, tell_requester, tell_secretaries
-from app.wechat.security import SCENE_COMMENT, require_pass
 
 S = WishStatus
 OPEN = (S.PENDING_REVIEW, S.PUBLISHED, S.CLAIMED, S.FULFILLED)
@@ -115,7 +113,7 @@ def transition(user: User, wish_id: int, action: str, note: str | None = None,
     photo_ids = photo_ids or []
     if rule.checks_text and note and not has_role(user, access.MANAGERS, wish):
         own_photos(user, photo_ids)  # bad input fails before the remote call
-        _check_text(user, note)  # ends the transaction: lock and check again
+        moderation.require_pass(user, note)  # ends the transaction: lock and check again
         wish = access.get_visible(user, wish_id, for_update=True)
         transitions.check(TRANSITIONS, action, user, wish, "心愿")
     photos = own_photos(user, photo_ids)
@@ -126,14 +124,6 @@ def transition(user: User, wish_id: int, action: str, note: str | None = None,
                photo_ids=attach(photos, "wish", wish.id))
     db.session.commit()
     return wish
-
-
-def _check_text(user: User, note: str) -> None:
-    """A resident's note is shown at once: WeChat must pass it (422 risky or held, 503
-    when the check cannot be asked: never blamed on the resident)."""
-    openid = user.openid
-    outside_transaction()  # nothing calls WeChat inside a transaction
-    require_pass(openid, note, scene=SCENE_COMMENT)
 
 
 def _require(value, field: str, message: str):

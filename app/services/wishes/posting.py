@@ -15,7 +15,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import current_app
 
-from app.database import outside_transaction
 from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.extensions import db
 from app.models import (
@@ -29,11 +28,12 @@ from app.models import (
     WishStatus,
 )
 from app.models.base import utcnow
+from app.services import moderation
 from app.services.permissions import has_role
 from app.services.points import ledger as points
 from app.services.uploads import attach, own_photos
 from app.services.wishes.timeline import record, tell_secretaries
-from app.wechat.security import UNAVAILABLE, check_text
+from app.wechat.security import UNAVAILABLE
 
 ON_BEHALF_ROLES = (Role.GRID_WORKER, Role.SECRETARY)
 
@@ -76,11 +76,8 @@ def post_wish(user: User, title: str, description: str, category: str,
     household_id, on_behalf = _household_for(user, household_id, consent)
     own_photos(user, photo_ids)  # refuse bad input before asking WeChat anything
     _check_limit(household_id)
-    openid = user.openid
-    outside_transaction()  # nothing calls WeChat inside a transaction
-    verdict = check_text(openid, f"{title}\n{description}" + (f"\n{campaign}" if campaign else ""))
-    if verdict == "risky":
-        raise ValidationFailed("内容含有违规信息，请修改后再提交", code="content_risky")
+    verdict = moderation.screen(
+        user, f"{title}\n{description}" + (f"\n{campaign}" if campaign else ""))
     # Lock the household, then count again: two wishes posted at once cannot both be the
     # last one allowed.
     household = db.session.scalar(sa.select(Household).where(Household.id == household_id)
