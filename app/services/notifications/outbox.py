@@ -1,9 +1,20 @@
 """The outbox: `notify()` writes a notification row in the caller's transaction; the
 dispatcher (app.services.notifications.dispatch) sends it after commit, so a rolled-back
 change tells nobody anything.
+
+Three ways in, one guarantee (the caller's transaction, a dedupe key naming the event, a key
+queued once ever):
+- `notify(user, key, payload, dedupe_key)`: one message;
+- `notify_many(key, [(user_id, payload, dedupe_key), ...])`: a batch in one INSERT, the
+  payload rendered once per template and only checked for its keys per row;
+- `broadcast(key, payload, user_ids, dedupe_prefix)`: one payload to every user a SELECT
+  names, as one INSERT … SELECT (everyone of a compound, every diner of a meal).
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.extensions import db
@@ -12,6 +23,13 @@ from app.models.base import utcnow
 from app.services.notifications import templates
 
 INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+# Rows per INSERT statement: PostgreSQL accepts 65,535 bind parameters, SQLite 32,766; a
+# row binds 8.
+BATCH = 2000
+
+
+def _insert():
+    return INSERTS[db.session.get_bind().dialect.name](Notification)
 
 
 def notify(user: User | int, template_key: str, data: dict, dedupe_key: str) -> bool:
@@ -20,14 +38,59 @@ def notify(user: User | int, template_key: str, data: dict, dedupe_key: str) -> 
     Returns False when a notification with this dedupe key was queued before: the same
     reminder is never queued twice.
     """
-    template = templates.get(template_key)
-    templates.check_payload(template, data)
     user_id = user if isinstance(user, int) else user.id
+    return notify_many(template_key, [(user_id, data, dedupe_key)]) == 1
+
+
+def notify_many(template_key: str, rows: Iterable[tuple[int, dict, str]]) -> int:
+    """Queue one template to many users at once; returns how many rows were new.
+
+    Exactly what a `notify()` per row would queue: a dedupe key seen before (in the table or
+    earlier in `rows`) queues nothing.
+    """
+    template = templates.get(template_key)
+    required = template.required()
     now = utcnow()
-    # One statement: insert unless the dedupe key exists (PostgreSQL and SQLite alike).
-    insert = INSERTS[db.session.get_bind().dialect.name](Notification).values(
-        user_id=user_id, template_key=template_key, payload=data, dedupe_key=dedupe_key,
-        status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=now, created_at=now)
-    inserted = db.session.execute(insert.on_conflict_do_nothing(
-        index_elements=[Notification.dedupe_key]).returning(Notification.id)).scalar()
-    return inserted is not None
+    values, seen = [], set()
+    for user_id, data, dedupe_key in rows:
+        if not values:
+            templates.check_payload(template, data)  # renders: once per call
+        elif not required <= data.keys():
+            templates.check_payload(template, data)  # raises, naming the missing keys
+        if dedupe_key in seen:
+            continue
+        seen.add(dedupe_key)
+        values.append({"user_id": user_id, "template_key": template_key, "payload": data,
+                       "dedupe_key": dedupe_key, "status": DeliveryStatus.PENDING,
+                       "attempts": 0, "next_attempt_at": now, "created_at": now})
+    inserted = 0
+    for start in range(0, len(values), BATCH):
+        statement = _insert().values(values[start:start + BATCH]).on_conflict_do_nothing(
+            index_elements=[Notification.dedupe_key]).returning(Notification.id)
+        inserted += len(db.session.execute(statement).all())
+    return inserted
+
+
+def broadcast(template_key: str, data: dict, user_ids: sa.Select, dedupe_prefix: str) -> int:
+    """Queue the same payload to every user id `user_ids` selects (one column), in one
+    INSERT … SELECT; each row's dedupe key is `dedupe_prefix` + the user id. Returns how
+    many rows were new."""
+    templates.check_payload(templates.get(template_key), data)
+    now = utcnow()
+    ids = user_ids.distinct().subquery()
+    user_id = next(iter(ids.c))
+    source = sa.select(
+        user_id,
+        sa.literal(template_key, sa.String),
+        sa.literal(data, sa.JSON),
+        sa.literal(dedupe_prefix, sa.String) + sa.cast(user_id, sa.String),
+        sa.literal(DeliveryStatus.PENDING.value, sa.String),
+        sa.literal(0, sa.Integer),
+        sa.literal(now, Notification.next_attempt_at.type),
+        sa.literal(now, Notification.created_at.type),
+    ).where(sa.true())  # SQLite parses INSERT … SELECT … ON CONFLICT only after a WHERE
+    statement = _insert().from_select(
+        ["user_id", "template_key", "payload", "dedupe_key", "status", "attempts",
+         "next_attempt_at", "created_at"], source).on_conflict_do_nothing(
+        index_elements=[Notification.dedupe_key]).returning(Notification.id)
+    return len(db.session.execute(statement).all())
