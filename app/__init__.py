@@ -49,6 +49,15 @@ def create_app(config=None) -> Flask:
 
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
+    from app.wechat.bot import views as bot_views
+
+    app.register_blueprint(bot_views.blp)  # XML for WeChat, outside the JSON API
+    from app.console import web as console_web
+    from app.console.views import bp as console_blueprint
+
+    app.register_blueprint(console_blueprint)  # the staff console: HTML, not the JSON API
+    console_web.document(app, api.spec)
+    bot_views.document(app, api.spec)
     # After api.init_app, so our envelope replaces flask-smorest's error payload.
     register_error_handlers(app)
     app.before_request(_start_request)

@@ -74,6 +74,17 @@ def logout(openid: str):
     click.echo(f"revoked {count} token(s)")
 
 
+@users_cli.command("console-link")
+@click.argument("openid")
+@click.option("--base-url", default="http://localhost:5000", show_default=True)
+def console_link(openid: str, base_url: str):
+    """Print a one-time staff console sign-in link for OPENID (development)."""
+    from app.console import signin
+    from app.services import users
+
+    click.echo(_run(signin.console_link, _run(users.find_user, openid), base_url))
+
+
 @wechat_cli.command("sandbox")
 @click.option("--host", default="127.0.0.1")
 @click.option("--port", default=5001, type=int)
@@ -84,6 +95,20 @@ def sandbox(host: str, port: int):
     from app.wechat.sandbox import create_sandbox_app
 
     run_simple(host, port, create_sandbox_app(), threaded=True)
+
+
+@wechat_cli.command("menu")
+def wechat_menu():
+    """Create the official account's menu (CLICK keys of the bot's flows) through the client."""
+    from wechatpy.exceptions import WeChatClientException
+
+    from app.wechat.bot import menu
+
+    try:
+        menu.create()
+    except WeChatClientException as exc:
+        raise click.ClickException(f"WeChat refused the menu: {exc.errcode} {exc.errmsg}") from None
+    click.echo(f"menu created: {len(menu.MENU['button'])} buttons")
 
 
 jobs_cli = AppGroup("jobs", help="Scheduled jobs: list, run the scheduler, run one by hand.")

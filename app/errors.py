@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Callable
 
 import marshmallow as ma
 import psycopg
 import sqlalchemy.exc as sa_exc
-from flask import Flask, g, jsonify
+from flask import Flask, g, has_request_context, jsonify, request
 from sqlalchemy.exc import DataError
 from werkzeug.exceptions import HTTPException
 
@@ -93,6 +94,21 @@ HTTP_ERRORS = {
 }
 
 
+# Paths whose errors are pages, not the JSON envelope: prefix -> render(status, message)
+# returning a response (the staff console registers one). Routing errors (404, 405) and a
+# database outage reach the app's handlers before any blueprint's, so they look here.
+PAGE_RENDERERS: dict[str, Callable] = {}
+
+
+def _page_renderer():
+    if not has_request_context():
+        return None
+    for prefix, render in PAGE_RENDERERS.items():
+        if request.path == prefix or request.path.startswith(prefix + "/"):
+            return render
+    return None
+
+
 def envelope(status: int, code: str, message: str, errors: dict | None = None, headers=None):
     # A failed request changes nothing: undo whatever the service flushed before it failed
     # (the request's teardown would too, but not when a caller shares the app context).
@@ -100,7 +116,9 @@ def envelope(status: int, code: str, message: str, errors: dict | None = None, h
     if not _rolled_back():
         status, code, message, errors = 503, ServiceUnavailable.code, DATABASE_DOWN, {}
         headers = {**(headers or {}), "Retry-After": str(RETRY_AFTER_SECONDS)}
-    response = jsonify({"code": code, "message": message, "errors": errors or {}})
+    render = _page_renderer()
+    response = render(status, message) if render else jsonify(
+        {"code": code, "message": message, "errors": errors or {}})
     response.status_code = status
     for key, value in (headers or {}).items():
         response.headers[key] = value

@@ -211,7 +211,7 @@ class Stack(contextlib.ExitStack):
                 stdout=out, stderr=subprocess.STDOUT)
         self.procs.append((proc, log))
 
-    def _wait(self, url: str, timeout: float = 30) -> None:
+    def _wait(self, url: str, timeout: float = 120) -> None:  # a busy machine starts slowly
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for proc, log in self.procs:
@@ -322,10 +322,13 @@ def main(name: str, make_scenarios, description: str = "", extra_args=None) -> N
     try:
         with Stack(args.db, args.workers, args.worker_class) as stack:
             scenarios = make_scenarios(stack, args)
+            # No scenarios (e.g. bench_incidents.py --only sla): nothing to load.
             results = run_scenarios(stack.url, scenarios, args.connections, args.duration,
-                                    args.threads, args.rounds)
+                                    args.threads, args.rounds) if scenarios else []
     except KeyboardInterrupt:
         sys.exit("bench: interrupted; every process it started has been stopped")
+    if not results:
+        return
     print(format_table(results))
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"{name}-{db}-{time.strftime('%Y%m%d-%H%M%S')}.json"

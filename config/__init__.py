@@ -61,6 +61,15 @@ class BaseConfig:
         # The official account (bot, template messages) is a separate WeChat app.
         self.WECHAT_MP_APPID = _env("WECHAT_MP_APPID", "wx-sandbox-mp-appid")
         self.WECHAT_MP_SECRET = _env("WECHAT_MP_SECRET", "sandbox-mp-secret")
+        # The official-account bot (app.wechat.bot): a passive reply ready later than this
+        # goes as a customer-service message instead; a flow idle this long is over; the
+        # threads per process that run deferred messages (0: only the bot-deferred job) and
+        # the tries before one is answered with an apology; messages per follower.
+        self.BOT_REPLY_SECONDS = float(_env("BOT_REPLY_SECONDS", "4"))
+        self.BOT_SESSION_IDLE_MINUTES = float(_env("BOT_SESSION_IDLE_MINUTES", "10"))
+        self.BOT_DEFERRED_THREADS = int(_env("BOT_DEFERRED_THREADS", "2"))
+        self.BOT_DEFERRED_ATTEMPTS = int(_env("BOT_DEFERRED_ATTEMPTS", "3"))
+        self.BOT_RATELIMIT = _env("BOT_RATELIMIT", "30 per minute")
         # Template ids by template key (JSON objects); None: the sandbox's `sandbox-<key>`.
         self.WECHAT_SUBSCRIBE_TEMPLATES = _json("WECHAT_SUBSCRIBE_TEMPLATES", None)
         self.WECHAT_MP_TEMPLATES = _json("WECHAT_MP_TEMPLATES", None)
@@ -94,6 +103,24 @@ class BaseConfig:
         self.PARTY_YEARLY_TIMES = int(_env("PARTY_YEARLY_TIMES", "4"))
         self.PARTY_YEARLY_HOURS = float(_env("PARTY_YEARLY_HOURS", "20"))
         self.PARTY_QR_SECONDS = int(_env("PARTY_QR_SECONDS", "180"))
+        # 党员积分 (app.services.party.scores): score per verified hour and per wish completed
+        # as claimer, and the lowest score of each grade; JSON objects, keys left out keep
+        # the defaults there.
+        self.PARTY_SCORE_WEIGHTS = _json("PARTY_SCORE_WEIGHTS", {})
+        # 社区食堂 (app.services.canteen): the meal-assistance tiers (a JSON list replacing
+        # the defaults in eligibility.py: key, name, subsidy_fen, min_age?, category?) and
+        # the most portions one booking may hold.
+        self.CANTEEN_TIERS = _json("CANTEEN_TIERS", None)
+        self.CANTEEN_MAX_QUANTITY = int(_env("CANTEEN_MAX_QUANTITY", "5"))
+        # Canteen jobs (app.services.canteen.schedule, .noshows): the pickup reminder's lead,
+        # the grace after the window before a booking is a no-show, and the no-show policy
+        # (this many in so many days suspend self-booking for so many days).
+        self.CANTEEN_REMIND_MINUTES = int(_env("CANTEEN_REMIND_MINUTES", "60"))
+        self.CANTEEN_NO_SHOW_GRACE_MINUTES = int(_env("CANTEEN_NO_SHOW_GRACE_MINUTES", "30"))
+        self.CANTEEN_NO_SHOW_LIMIT = int(_env("CANTEEN_NO_SHOW_LIMIT", "3"))
+        self.CANTEEN_NO_SHOW_DAYS = int(_env("CANTEEN_NO_SHOW_DAYS", "30"))
+        self.CANTEEN_SUSPENSION_DAYS = int(_env("CANTEEN_SUSPENSION_DAYS", "14"))
+        self.PARTY_SCORE_GRADES = _json("PARTY_SCORE_GRADES", {})
         self.REDIS_URL = _env("REDIS_URL")
         self.PORT = int(_env("PORT", "5000"))
         self.TOKEN_TTL_DAYS = float(_env("TOKEN_TTL_DAYS", "7"))
@@ -113,6 +140,7 @@ class BaseConfig:
         self.RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
         self.RATELIMIT_STORAGE_URI = self.REDIS_URL or "memory://"
         self.RATELIMIT_LOGIN = _env("RATELIMIT_LOGIN", "20 per minute")
+        self.CONSOLE_IDLE_MINUTES = float(_env("CONSOLE_IDLE_MINUTES", "30"))
         self.RATELIMIT_UPLOAD = _env("RATELIMIT_UPLOAD", "30 per minute")
         self.RATELIMIT_HOUSEHOLD = _env("RATELIMIT_HOUSEHOLD", "10 per hour")
         self.RATELIMIT_PHONE = _env("RATELIMIT_PHONE", "5 per hour")

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from app.jobs import digest, housekeeping, incidents, party, redemptions, wishes
+from app.jobs import canteen, digest, housekeeping, incidents, notices, party, redemptions, visits, wishes
+from app.jobs.bot import run as run_bot_deferred
 
 
 @dataclass(frozen=True)
@@ -46,12 +47,35 @@ JOBS: list[Job] = [
         "completed or awarded by the timer)."),
     Job("party-checkouts", party.run_checkouts, {"trigger": "interval", "minutes": 10},
         "Close service logs nobody checked out of at their post's end, flagged for staff "
-        "(no points until verified)."),
+        "(no points until verified); tell each of the community's staff once a run."),
     Job("party-pace", party.run_pace,
         {"trigger": "cron", "month": "10,12", "day": 1, "hour": 9, "minute": 0,
          "timezone": "Asia/Shanghai"},
         "On 1 October and 1 December, remind confirmed party members behind the pro-rata "
         "pace of the yearly bar (times and hours)."),
+    Job("canteen-close", canteen.run_close, {"trigger": "interval", "minutes": 1},
+        "Close published meals at their booking cutoff and tell each canteen staff member "
+        "the count to cook."),
+    Job("canteen-reminders", canteen.run_reminders, {"trigger": "interval", "minutes": 5},
+        "Remind each diner (or the booker of an elder) within an hour of the pickup window, "
+        "once per booking."),
+    Job("canteen-no-shows", canteen.run_after_pickup, {"trigger": "interval", "minutes": 10},
+        "Finish meals whose pickup window ended; after the grace, mark bookings not picked "
+        "up as no-shows and suspend self-booking after repeated ones."),
+    Job("visit-escalation", visits.run_escalation, {"trigger": "interval", "minutes": 30},
+        "Tell the compound's secretary about 六必访 visits (and 流动党员 contacts) overdue "
+        "for 3 days, once per missed due time."),
+    Job("notice-drafts", notices.run_drafts,
+        {"trigger": "cron", "day_of_week": "mon", "hour": 6, "minute": 0,
+         "timezone": "Asia/Shanghai"},
+        "Every Monday, draft last week's 三个公开 notice for every compound with a secretary "
+        "and tell the secretary."),
+    Job("notice-reminders", notices.run_reminders,
+        {"trigger": "cron", "day_of_week": "thu", "hour": 9, "minute": 0,
+         "timezone": "Asia/Shanghai"},
+        "Every Thursday, remind secretaries whose notice for last week is not published."),
+    Job("bot-deferred", run_bot_deferred, {"trigger": "interval", "minutes": 1},
+        "Run the bot's queued messages (photos, filings) whose thread died or failed."),
 ]
 
 

@@ -2,7 +2,7 @@
 
 `SOURCES` names every feature's work source: a function `fn(user_ids)` returning
 `{user_id: [WorkItem, ...]}` for the open work of those grid workers. A grid worker with
-nothing open gets no message.
+nothing open gets no message; the messages are queued together (`notify_many`).
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from app import timeutil
 from app.extensions import db
 from app.models import Role, RoleGrant
 from app.models.base import utcnow
-from app.services.notifications.outbox import notify
+from app.services.notifications.outbox import notify_many
 
 
 class WorkItem(NamedTuple):
@@ -29,6 +29,7 @@ class WorkItem(NamedTuple):
 SOURCES: tuple[str, ...] = (
     "app.jobs.incidents:open_work",
     "app.jobs.wishes:open_work",
+    "app.jobs.visits:open_work",
 )
 
 
@@ -40,15 +41,10 @@ def run(dry_run: bool = False, now: datetime | None = None) -> dict:
     for source in SOURCES:
         for user_id, items in import_string(source)(workers).items():
             work.setdefault(user_id, []).extend(items)
-    day = timeutil.today(now).isoformat()
-    queued = 0
-    for user_id, items in work.items():
-        if not items:
-            continue
-        overdue = sum(item.overdue for item in items)
-        summary = "、".join(item.title for item in items[:3])
-        queued += notify(user_id, "work_digest",
-                         {"open": len(items), "overdue": overdue, "summary": summary,
-                          "at": now.isoformat()},
-                         dedupe_key=f"work-digest:{user_id}:{day}")
+    day, at = timeutil.today(now).isoformat(), now.isoformat()
+    queued = notify_many("work_digest", [
+        (user_id, {"open": len(items), "overdue": sum(item.overdue for item in items),
+                   "summary": "、".join(item.title for item in items[:3]), "at": at},
+         f"work-digest:{user_id}:{day}")
+        for user_id, items in work.items() if items])
     return {"grid_workers": len(workers), "queued": queued}

@@ -1,5 +1,5 @@
 """dispatch-housekeeping: leases back to the queue, old rows pruned, expired household
-invites closed (their codes may be drawn again)."""
+invites closed (their codes may be drawn again), spent console sign-in nonces removed."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -8,13 +8,20 @@ import sqlalchemy as sa
 from flask import current_app
 
 from app.extensions import db
-from app.models import DeliveryStatus, IdempotencyRecord, JobRun, Notification
+from app.models import (
+    ConsoleNonce,
+    DeliveryStatus,
+    IdempotencyRecord,
+    JobRun,
+    Notification,
+)
 from app.models.base import utcnow
 from app.services.households import invites
 from app.services.notifications.dispatch import release_expired_leases
 
 IDEMPOTENCY_RETENTION = timedelta(days=7)
 JOB_HISTORY_RETENTION = timedelta(days=30)
+NONCE_RETENTION = timedelta(days=1)
 DONE = (DeliveryStatus.SENT, DeliveryStatus.INBOX_ONLY, DeliveryStatus.FAILED)
 
 
@@ -29,6 +36,9 @@ def run(dry_run: bool = False) -> dict:
     invites_closed = invites.close_expired(now)
     runs = db.session.execute(sa.delete(JobRun).where(
         JobRun.started_at < now - JOB_HISTORY_RETENTION)).rowcount
+    # A console sign-in nonce lives minutes; a day later it can only be clutter.
+    nonces = db.session.execute(sa.delete(ConsoleNonce).where(
+        ConsoleNonce.expires_at < now - NONCE_RETENTION)).rowcount
     return {"leases_released": released, "notifications_pruned": pruned,
             "idempotency_keys_pruned": keys, "job_runs_pruned": runs,
-            "invites_closed": invites_closed}
+            "invites_closed": invites_closed, "console_nonces_pruned": nonces}

@@ -1,6 +1,7 @@
 """Party jobs: logs nobody checked out of, closed at their post's end and flagged for staff
-(no points until staff verify them); the October / December reminder to members behind the
-pro-rata pace of the yearly bar.
+(no points until staff verify them; each staff member of those communities told once a
+run); the October / December reminder to members behind the pro-rata pace of the yearly
+bar.
 
 Thin wrappers: the rules are in app.services.party.hours and .progress.
 """

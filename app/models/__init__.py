@@ -1,4 +1,21 @@
 """Typed SQLAlchemy models, one module per feature; imported here so Alembic sees them all."""
+from app.models.bot import BotInbound, BotSession, BotTicket, GuideEntry, GuideGap  # noqa: F401
+from app.models.canteen import (  # noqa: F401
+                            Booking,
+                            BookingState,
+                            Canteen,
+                            CanteenFeedback,
+                            CanteenSuspension,
+                            DinerCategory,
+                            DinerFlag,
+                            DinerProfile,
+                            FeedbackStatus,
+                            Meal,
+                            MealKind,
+                            MealState,
+                            PayWith,
+)
+from app.models.console import ConsoleAudit, ConsoleNonce, ConsoleSession  # noqa: F401
 from app.models.idempotency import IdempotencyRecord  # noqa: F401
 from app.models.incidents import (  # noqa: F401
                             OPEN_STATUSES,
@@ -17,6 +34,7 @@ from app.models.membership import (  # noqa: F401
                             MembershipStatus,
                             VerifiedBy,
 )
+from app.models.notices import Notice, NoticeSettings, NoticeStatus  # noqa: F401
 from app.models.notifications import (  # noqa: F401
                             Channel,
                             DeliveryStatus,
@@ -39,6 +57,7 @@ from app.models.org import (  # noqa: F401
 from app.models.party import (  # noqa: F401
                             LogSource,
                             PartyRegistration,
+                            PartyScoreItem,
                             RegistrationStatus,
                             ServiceCategory,
                             ServiceLog,
@@ -63,6 +82,13 @@ from app.models.users import (  # noqa: F401
                             RoleGrant,
                             ScopeKind,
                             User,
+)
+from app.models.visits import (  # noqa: F401
+                            Visit,
+                            VisitEscalation,
+                            VisitKind,
+                            VisitRule,
+                            VisitSubject,
 )
 from app.models.wechat import WeChatToken  # noqa: F401
 from app.models.wishes import (  # noqa: F401

@@ -29,6 +29,7 @@ class Channel(LabelledEnum):
     SUBSCRIBE = ("subscribe", "小程序订阅消息")
     TEMPLATE = ("template", "公众号模板消息")
     INBOX = ("inbox", "站内信")
+    CUSTOMER_SERVICE = ("customer_service", "公众号客服消息")  # the bot's deferred answers
 
 
 class Notification(db.Model):
@@ -53,8 +54,15 @@ class Notification(db.Model):
     read_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     user: Mapped[User] = relationship()
     __table_args__ = (
-        # The dispatcher's queue: due rows in order. The inbox: a user's rows, newest first.
+        # What is still to send, in the dispatchers' claim order: only pending rows, so a
+        # claim reads its batch off the front whatever the backlog (rows queued by one
+        # notify_many share next_attempt_at: `id` orders them without a sort).
+        sa.Index("ix_notifications_pending", "next_attempt_at", "id",
+                 postgresql_where=sa.text("status = 'pending'"),
+                 sqlite_where=sa.text("status = 'pending'")),
+        # Rows by status: claims in flight whose lease ran out, finished rows to prune.
         sa.Index("ix_notifications_queue", "status", "next_attempt_at"),
+        # The inbox: a user's rows, newest first.
         sa.Index("ix_notifications_inbox", "user_id", "id"),
     )
 

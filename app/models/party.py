@@ -8,7 +8,9 @@ members sign up (`ServiceSignup`, one per member and post; `signup_count` never 
 `headcount`, a CHECK backing the post's row lock). Hours are `ServiceLog`s: checked in and
 out at the post with its rotating QR token (one such log per member and post), or entered
 by staff (manual, verified by them). A log is at most 8 hours (CHECK); one closed by the
-job because nobody checked out is `flagged` until staff verify it.
+job because nobody checked out is `flagged` until staff verify it. 党员积分: staff enter
+`PartyScoreItem`s (± points with a reason) for a member's yearly score; they are never
+changed or deleted (a mistake is corrected by another item).
 """
 from __future__ import annotations
 
@@ -26,6 +28,8 @@ from app.models.users import ScopeKind, User
 
 MAX_LOG_HOURS = 8
 TITLE_MAX = 40
+SCORE_ITEM_MAX = 100  # points one staff-entered item may add or take
+REASON_MAX = 100
 
 
 class RegistrationStatus(LabelledEnum):
@@ -176,3 +180,38 @@ class ServiceLog(db.Model):
 
     def scope_keys(self) -> set:
         return {(ScopeKind.COMMUNITY, self.community_id)}
+
+
+class PartyScoreItem(db.Model):
+    """党员积分: points staff add (+) or take (-) for a member's yearly score, with a reason.
+    Append-only: nothing updates or deletes an item (the ORM refuses)."""
+
+    __tablename__ = "party_score_items"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    community_id: Mapped[int] = mapped_column(sa.ForeignKey("communities.id"))
+    year: Mapped[int] = mapped_column()
+    points: Mapped[int] = mapped_column()
+    reason: Mapped[str] = mapped_column(sa.String(REASON_MAX))
+    entered_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    member: Mapped[User] = relationship(foreign_keys=[member_id])
+    entered_by: Mapped[User] = relationship(foreign_keys=[entered_by_id])
+
+    __table_args__ = (
+        sa.Index("ix_party_score_items_member", "member_id", "year", "id"),
+        sa.Index("ix_party_score_items_community", "community_id", "year", "id"),
+        sa.CheckConstraint(f"points <> 0 AND points BETWEEN -{SCORE_ITEM_MAX} AND "
+                           f"{SCORE_ITEM_MAX}", name="points_in_range"),
+        sa.CheckConstraint("year BETWEEN 2000 AND 2100", name="year_in_range"),
+    )
+
+    def scope_keys(self) -> set:
+        return {(ScopeKind.COMMUNITY, self.community_id)}
+
+
+@sa.event.listens_for(PartyScoreItem, "before_update")
+@sa.event.listens_for(PartyScoreItem, "before_delete")
+def _append_only(mapper, connection, target):
+    raise RuntimeError(f"party score item {target.id} is append-only; enter a correcting item")

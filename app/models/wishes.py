@@ -112,7 +112,7 @@ class Wish(db.Model):
         sa.Index("ix_wishes_requester", "requester_id", "id"),
         sa.Index("ix_wishes_poster", "poster_id", "id"),
         sa.Index("ix_wishes_claimer", "claimer_id", "status", "id"),
-        sa.Index("ix_wishes_due", "status", "due_at"),
+        sa.Index("ix_wishes_due", "status", "due_at", "id"),
         sa.CheckConstraint("points >= 0", name="points_not_negative"),
         sa.CheckConstraint("on_behalf = false OR consent_recorded = true",
                            name="on_behalf_needs_consent"),

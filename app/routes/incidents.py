@@ -19,7 +19,7 @@ from app.schemas.incidents import (
     detail_item,
     list_item,
 )
-from app.security import current_user, login_required
+from app.security import current_principal, current_user, login_required
 from app.services.incidents import categories, filing, flow, queries, stats
 
 blp = Blueprint("incidents", __name__, url_prefix="/api/v1", description="随手拍")
@@ -34,16 +34,17 @@ IncidentPage = page_of(IncidentListItemSchema)
 
 
 def _items(pairs):
-    viewer_id = current_user().id
+    viewer_id = current_principal().id
     return [list_item(row, viewer_id, full) for row, full in pairs]
 
 
 def _detail(incident_id):
-    return detail_item(queries.detail(current_user(), incident_id), current_user().id)
+    viewer = current_principal()  # after a write: the User who wrote
+    return detail_item(queries.detail(viewer, incident_id), viewer.id)
 
 
 @blp.route("/incident-categories", methods=["GET"])
-@login_required
+@login_required(principal=True)
 @blp.response(200, CategoryList)
 def list_categories():
     """Categories with their SLA hours"""
@@ -87,7 +88,7 @@ def create(payload):
 
 
 @blp.route("/incidents", methods=["GET"])
-@login_required
+@login_required(principal=True)
 @blp.arguments(IncidentListArgs, location="query")
 # The hottest read: items are built by `list_item()` and not dumped a second time through
 # marshmallow (a third of the request); the schema documents them.
@@ -97,32 +98,32 @@ def create(payload):
 @errors(403, codes={422: ["unknown_category", "invalid_cursor"]})
 def list_incidents(args):
     """mine | assigned | compound | public | following, filtered by status, category, overdue"""
-    page = queries.list_incidents(current_user(), **args)
+    page = queries.list_incidents(current_principal(), **args)
     return {"items": _items(page["items"]), "next_cursor": page["next_cursor"]}
 
 
 @blp.route("/incidents/nearby", methods=["GET"])
-@login_required
+@login_required(principal=True)
 @blp.arguments(NearbyArgs, location="query")
 @blp.response(200, IncidentPage)
 def nearby(args):
     """Open incidents within 200 m in the last 30 days, nearest first, at most 20 (say "me
     too" instead); one page: next_cursor is null"""
-    return {"items": _items(queries.nearby(current_user(), **args)), "next_cursor": None}
+    return {"items": _items(queries.nearby(current_principal(), **args)), "next_cursor": None}
 
 
 @blp.route("/incidents/stats", methods=["GET"])
-@login_required
+@login_required(principal=True)
 @blp.arguments(StatsArgs, location="query")
 @blp.response(200)
 @errors(403, 404, codes={422: ["invalid_target", "invalid_range"]})
 def incident_stats(args):
     """Counts, on-time rates, medians, top categories, overdue (secretary, staff)"""
-    return stats.incident_stats(current_user(), **args)
+    return stats.incident_stats(current_principal(), **args)
 
 
 @blp.route("/incidents/<int:incident_id>", methods=["GET"])
-@login_required
+@login_required(principal=True)
 @blp.response(200, IncidentDetailSchema)
 @errors(codes={404: "incident_not_found"})
 def detail(incident_id):

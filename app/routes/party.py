@@ -1,19 +1,28 @@
 """双报到 and service hours: registrations, service posts and sign-ups, check-in and
-check-out with the post's QR code, manual and flagged logs, my year against the bar."""
+check-out with the post's QR code, manual and flagged logs, my year against the bar; staff
+reports (the roster and the employer roll-up, JSON and .xlsx) and 党员积分."""
 from __future__ import annotations
 
 from app.routes.common import Blueprint, errors, idempotent
 from app.schemas.common import page_of
 from app.schemas.party import (
+    EmployerRollupSchema,
     MePartySchema,
+    MyScoreArgs,
+    MyScoreSchema,
     PartyMeArgs,
     PartyRegistrationCreateSchema,
     PartyRegistrationListArgs,
     PartyRegistrationSchema,
     PartyRegistrationTransitionSchema,
+    PublicScoresArgs,
+    PublicScoresSchema,
+    ReportArgs,
     RosterArgs,
     RosterItemSchema,
     ScanSchema,
+    ScoreItemCreateSchema,
+    ScoreItemListArgs,
     ServiceLogCreateSchema,
     ServiceLogListArgs,
     ServiceLogSchema,
@@ -22,10 +31,12 @@ from app.schemas.party import (
     ServicePostListArgs,
     ServicePostSchema,
     ServiceQRSchema,
+    StaffScoreItemSchema,
     post_item,
 )
 from app.security import current_user, login_required
-from app.services.party import hours, posts, progress, registrations
+from app.services import spreadsheets
+from app.services.party import exports, hours, posts, progress, registrations, scores
 
 blp = Blueprint("party", __name__, url_prefix="/api/v1", description="双报到与党员服务")
 
@@ -96,6 +107,16 @@ def sign_up(post_id):
     """Take a place (a member confirmed at the post's community); 409 `post_full` when none is left"""
     post, _ = posts.sign_up(current_user(), post_id)
     return post_item(post, True)
+
+
+@blp.route("/service-posts/<int:post_id>/signups/cancel", methods=["POST"])
+@login_required
+@blp.response(200, ServicePostSchema)
+@errors(codes={404: "post_not_found",
+               409: ["not_signed_up", "already_checked_in", "post_started"]})
+def cancel_signup(post_id):
+    """Give my place back before the post starts (not once checked in)"""
+    return post_item(posts.cancel_signup(current_user(), post_id), False)
 
 
 @blp.route("/service-posts/<int:post_id>/qr", methods=["GET"])
@@ -184,3 +205,81 @@ def me(args):
     for, and my history (keyset: `cursor`, `limit`)"""
     body = progress.me(current_user(), **args)
     return {**body, "signups": [post_item(p, True) for p in body["signups"]]}
+
+
+@blp.route("/party/roster.xlsx", methods=["GET"])
+@login_required
+@blp.arguments(ReportArgs, location="query")
+@blp.response(200, content_type=spreadsheets.MIMETYPE)
+@errors(403, codes={404: "community_not_found"})
+def roster_xlsx(args):
+    """The roster as an Excel file: every confirmed member with the year's times, hours,
+    党员积分 and grade (its staff; no phone numbers)"""
+    data, filename, fallback = exports.roster_workbook(current_user(), **args)
+    return spreadsheets.xlsx_response(data, filename, fallback)
+
+
+@blp.route("/party/employers", methods=["GET"])
+@login_required
+@blp.arguments(ReportArgs, location="query")
+@blp.response(200, EmployerRollupSchema)
+@errors(403, codes={404: "community_not_found"})
+def employers(args):
+    """Times and hours per employer unit per quarter of a year (the community's staff)"""
+    return exports.employer_rollup(current_user(), **args)
+
+
+@blp.route("/party/employers.xlsx", methods=["GET"])
+@login_required
+@blp.arguments(ReportArgs, location="query")
+@blp.response(200, content_type=spreadsheets.MIMETYPE)
+@errors(403, codes={404: "community_not_found"})
+def employers_xlsx(args):
+    """The employer roll-up as an Excel file"""
+    data, filename, fallback = exports.employer_workbook(current_user(), **args)
+    return spreadsheets.xlsx_response(data, filename, fallback)
+
+
+@blp.route("/party/score-items", methods=["POST"])
+@login_required
+@idempotent
+@blp.arguments(ScoreItemCreateSchema)
+@blp.response(201, StaffScoreItemSchema)
+@errors(codes={403: ["forbidden", "self_adjustment"], 404: "community_not_found",
+               422: ["member_not_registered", "score_year_closed"]})
+def add_score_item(payload):
+    """党员积分: add (+) or take (-) points for a member confirmed at the community, with a
+    reason (its staff); the member is told"""
+    return scores.add_item(current_user(), **payload)
+
+
+@blp.route("/party/score-items", methods=["GET"])
+@login_required
+@blp.arguments(ScoreItemListArgs, location="query")
+@blp.response(200, page_of(StaffScoreItemSchema))
+@errors(403, codes={404: "community_not_found", 422: "invalid_cursor"})
+def list_score_items(args):
+    """The items entered at a community, newest first (its staff)"""
+    return scores.list_items(current_user(), **args)
+
+
+@blp.route("/party/me/score", methods=["GET"])
+@login_required
+@blp.arguments(MyScoreArgs, location="query")
+@blp.response(200, MyScoreSchema)
+@errors(codes={403: "not_party_member", 422: ["year_not_started", "invalid_cursor"]})
+def my_score(args):
+    """My 党员积分 for a year: hours, wishes, staff items, the score and its grade"""
+    return scores.mine(current_user(), **args)
+
+
+@blp.route("/party/scores", methods=["GET"])
+@login_required
+@blp.arguments(PublicScoresArgs, location="query")
+@blp.response(200, PublicScoresSchema)
+@errors(codes={403: "not_community_member", 404: "community_not_found",
+               422: ["quarter_not_started", "invalid_cursor"]})
+def public_scores(args):
+    """The quarterly 党员积分 公示 of a community: names, scores and grades only (its
+    residents, registered members and those who work in it)"""
+    return scores.public_list(current_user(), **args)

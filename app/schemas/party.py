@@ -1,13 +1,14 @@
-"""双报到 and service-hour schemas: registrations, service posts, QR codes, logs, my year.
+"""双报到 and service-hour schemas: registrations, service posts, QR codes, logs, my year,
+the employer roll-up, 党员积分 (items, my score, the quarterly public list).
 Output is dumped from the models (and `progress.me()`'s dict); actions and categories come
 from the transition table and the enums."""
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
 
 from app.models import RegistrationStatus, ServiceCategory
-from app.models.party import MAX_LOG_HOURS, TITLE_MAX
-from app.schemas.common import AwareDateTime, PageArgs, Text, labelled
+from app.models.party import MAX_LOG_HOURS, REASON_MAX, SCORE_ITEM_MAX, TITLE_MAX
+from app.schemas.common import AwareDateTime, PageArgs, Text, labelled, page_of
 from app.services import transitions
 from app.services.party import registrations
 
@@ -199,3 +200,127 @@ class MePartySchema(Schema):
     history = fields.Nested(Schema.from_dict({
         "items": fields.List(fields.Nested(ServiceLogSchema)),
         "next_cursor": fields.String(allow_none=True)}, name="PartyHistoryPage"))
+
+
+# --- reports: the roster and the employer roll-up ------------------------------------------
+
+def _year_field(**kwargs):
+    return fields.Integer(validate=validate.Range(min=2000, max=2100), **kwargs)
+
+
+class ReportArgs(Schema):
+    community_id = fields.Integer(required=True)
+    year = _year_field(load_default=None, metadata={"description": "默认今年（上海时间）"})
+
+
+class QuarterAmountSchema(Schema):
+    quarter = fields.Integer()
+    times = fields.Integer()
+    hours = fields.Decimal(as_string=True)
+
+
+class EmployerItemSchema(Schema):
+    employer = fields.String(metadata={"description": "工作单位"})
+    members = fields.Integer(metadata={"description": "计入的报到党员人数"})
+    quarters = fields.List(fields.Nested(QuarterAmountSchema))
+    times = fields.Integer()
+    hours = fields.Decimal(as_string=True)
+
+
+class EmployerRollupSchema(Schema):
+    community = fields.Dict()
+    year = fields.Integer()
+    items = fields.List(fields.Nested(EmployerItemSchema),
+                        metadata={"description": "按全年时长从多到少"})
+    total = fields.Nested(EmployerItemSchema, metadata={"description": "合计"})
+
+
+# --- 党员积分 -------------------------------------------------------------------------------
+
+def _nonzero(value: int) -> None:
+    if value == 0:
+        raise ValidationError("不能为 0")
+
+
+class ScoreItemCreateSchema(Schema):
+    member_id = fields.Integer(required=True, strict=True)
+    community_id = fields.Integer(required=True, strict=True)
+    year = _year_field(load_default=None, strict=True,
+                       metadata={"description": "积分年度，默认今年；只能是今年或去年"})
+    points = fields.Integer(required=True, strict=True, validate=[
+        validate.Range(min=-SCORE_ITEM_MAX, max=SCORE_ITEM_MAX), _nonzero],
+        metadata={"description": "加分为正，减分为负"})
+    reason = Text(required=True, validate=validate.Length(min=1, max=REASON_MAX))
+
+
+class ScoreItemListArgs(PageArgs):
+    community_id = fields.Integer(required=True)
+    year = _year_field(load_default=None)
+    member_id = fields.Integer(load_default=None)
+
+
+class ScoreItemSchema(Schema):
+    id = fields.Integer()
+    member_id = fields.Integer()
+    community_id = fields.Integer()
+    year = fields.Integer()
+    points = fields.Integer()
+    reason = fields.String()
+    entered_by = fields.Function(lambda item: {"id": item.entered_by_id,
+                                               "name": item.entered_by.nickname})
+    created_at = fields.DateTime()
+
+
+class StaffScoreItemSchema(ScoreItemSchema):
+    member = fields.Function(lambda item: {"id": item.member_id, "name": item.member.nickname})
+
+
+class GradeSchema(Schema):
+    code = fields.String(metadata={"description": "excellent | qualified | basic | unqualified"})
+    name = fields.String(metadata={"description": "优秀 / 合格 / 基本合格 / 不合格"})
+
+
+class MyScoreArgs(PageArgs):
+    """`cursor` and `limit` page the items."""
+
+    year = _year_field(load_default=None, metadata={"description": "默认今年（上海时间）"})
+
+
+class MyScoreSchema(Schema):
+    year = fields.Integer()
+    hours = fields.Decimal(as_string=True, metadata={"description": "已核实的服务时长"})
+    times = fields.Integer()
+    wishes = fields.Integer(metadata={"description": "作为认领人完成的微心愿"})
+    items_points = fields.Integer(metadata={"description": "社区录入的加减分合计"})
+    score = fields.Decimal(as_string=True)
+    grade = fields.Nested(GradeSchema)
+    weights = fields.Dict(keys=fields.String(), values=fields.Decimal(as_string=True),
+                          metadata={"description": "hour：每小时得分，wish：每个微心愿得分"})
+    thresholds = fields.Dict(keys=fields.String(), values=fields.Decimal(as_string=True),
+                             metadata={"description": "各等级的最低分"})
+    items = fields.Nested(page_of(ScoreItemSchema))
+
+
+class PublicScoresArgs(PageArgs):
+    community_id = fields.Integer(required=True)
+    year = _year_field(load_default=None, metadata={"description": "默认今年"})
+    quarter = fields.Integer(load_default=None, validate=validate.Range(min=1, max=4),
+                             metadata={"description": "1–4，默认本季度"})
+
+
+class PublicScoreItemSchema(Schema):
+    rank = fields.Integer()
+    name = fields.String()
+    score = fields.Decimal(as_string=True)
+    grade = fields.Nested(GradeSchema)
+
+
+class PublicScoresSchema(Schema):
+    community = fields.Dict()
+    year = fields.Integer()
+    quarter = fields.Integer()
+    as_of = fields.DateTime(metadata={"description": "统计截至"})
+    complete = fields.Boolean(metadata={"description": "该季度已结束"})
+    members = fields.Integer(metadata={"description": "公示的党员人数"})
+    items = fields.List(fields.Nested(PublicScoreItemSchema))
+    next_cursor = fields.String(allow_none=True)

@@ -1,5 +1,5 @@
 """微心愿 schemas. Output is built by `wish_item()` / `wish_detail()` from a
-`queries.WishView`, which says how much the viewer sees: the wall masks the requester
+`queries.WishView` (a plain row and how much the viewer sees): the wall masks the requester
 ("1号楼 张**") and the claimer, and shows no notes, no proof photos, no room, no phone; the
 contact (room and phone) is there only for the claimer holding the claim and the managers."""
 from __future__ import annotations
@@ -24,36 +24,36 @@ def _photos(ids) -> list[dict]:
     return [{"id": i, "url": signed_url(i)} for i in ids or []]
 
 
-def _ref(row) -> dict:
-    return {"id": row.id, "name": row.name}
-
-
 def wish_item(view: queries.WishView) -> dict:
-    wish, full = view.wish, view.full
+    """A list item from a row of `queries.LIST_COLUMNS`; the wall's view masks the
+    requester and the claimer and leaves out names, notes and review details."""
+    row, full = view.row, view.full
     if full:
-        requester = {"id": wish.requester_id, "name": access.requester_name(wish)}
+        requester = {"id": row["requester_id"], "name": access.requester_name(row)}
     else:
-        requester = {"name": access.masked_requester(wish)}
+        requester = {"name": access.masked_requester(row)}
     claimer = None
-    if wish.claimer is not None:
-        claimer = {"id": wish.claimer.id, "name": wish.claimer.nickname} if full \
-            else {"name": access.mask(wish.claimer.nickname)}
+    if row["claimer_id"] is not None:
+        claimer = {"id": row["claimer_id"], "name": row["claimer_name"]} if full \
+            else {"name": access.mask(row["claimer_name"])}
     return {
-        "id": wish.id, "title": wish.title, "description": wish.description,
-        "category": labelled(wish.category), "campaign": wish.campaign,
-        "status": labelled(wish.status), "points": wish.points,
-        "compound": _ref(wish.building.compound), "building": _ref(wish.building),
-        "requester": requester, "on_behalf": wish.on_behalf,
-        "poster": {"id": wish.poster.id, "name": wish.poster.nickname} if full else None,
+        "id": row["id"], "title": row["title"], "description": row["description"],
+        "category": labelled(row["category"]), "campaign": row["campaign"],
+        "status": labelled(row["status"]), "points": row["points"],
+        "compound": {"id": row["compound_id"], "name": row["compound_name"]},
+        "building": {"id": row["building_id"], "name": row["building_name"]},
+        "requester": requester, "on_behalf": row["on_behalf"],
+        "poster": {"id": row["poster_id"], "name": row["poster_name"]} if full else None,
         "claimer": claimer, "public_view": not full, "contact": view.contact,
-        "photos": _photos(wish.photo_ids),
-        "flagged": wish.flagged if full else None,
-        "check_method": labelled(wish.check_method) if full else None,
-        "close_note": wish.close_note if full else None,
-        "unconfirmed": wish.unconfirmed_at is not None if full else None,
-        "claimed_at": wish.claimed_at, "claim_expires_at": wish.claim_expires_at if full else None,
-        "published_at": wish.published_at, "fulfilled_at": wish.fulfilled_at,
-        "completed_at": wish.completed_at, "created_at": wish.created_at}
+        "photos": _photos(row["photo_ids"]),
+        "flagged": row["flagged"] if full else None,
+        "check_method": labelled(row["check_method"]) if full else None,
+        "close_note": row["close_note"] if full else None,
+        "unconfirmed": row["unconfirmed_at"] is not None if full else None,
+        "claimed_at": row["claimed_at"],
+        "claim_expires_at": row["claim_expires_at"] if full else None,
+        "published_at": row["published_at"], "fulfilled_at": row["fulfilled_at"],
+        "completed_at": row["completed_at"], "created_at": row["created_at"]}
 
 
 def wish_detail(view: queries.WishView) -> dict:

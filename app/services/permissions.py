@@ -5,10 +5,17 @@ department. A target (a model row) covers a set of scope keys: a building is in 
 compound and its community; later records (incidents...) define `scope_keys()` to add theirs,
 e.g. the department an incident was escalated to. Admin covers everything. Residents and
 party members hold no scoped grant: their scope is their own household's.
+
+Who asks is a `User` or a `Principal`: the same facts as plain values (id, household, its
+building and compound, grants as tuples), which a read request builds in one Core query
+instead of loading ORM objects (app.security). Every check here, and every read service,
+takes either; a service that writes takes the `User`.
 """
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import NamedTuple, Union
 
 import sqlalchemy as sa
 
@@ -31,6 +38,37 @@ ScopeKey = tuple[ScopeKind, int]
 HOUSEHOLD_SCOPED_ROLES = {Role.RESIDENT, Role.PARTY_MEMBER}
 
 
+class Grant(NamedTuple):
+    """A role grant as plain values (the fields of `RoleGrant` that checks read)."""
+    role: Role
+    scope_kind: ScopeKind | None
+    scope_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is asking, without ORM objects: enough for every role and scope check."""
+    id: int
+    household_id: int | None  # set only for a verified household, as `User.household_id`
+    building_id: int | None  # the household's building
+    compound_id: int | None  # and its compound: a resident's scope
+    grants: tuple[Grant, ...]
+
+    @property
+    def roles(self) -> set[Role]:
+        return {g.role for g in self.grants}
+
+
+Viewer = Union[User, Principal]
+
+
+def home_compound(user: Viewer) -> int | None:
+    """The compound of the user's verified household, if any."""
+    if isinstance(user, Principal):
+        return user.compound_id
+    return user.household.building.compound_id if user.household is not None else None
+
+
 def scope_keys(target) -> set[ScopeKey]:
     """The scopes a target lies in."""
     if hasattr(target, "scope_keys"):
@@ -51,14 +89,13 @@ def scope_keys(target) -> set[ScopeKey]:
     raise TypeError(f"no scope known for {type(target).__name__}")
 
 
-def _household_scope(user: User) -> set[ScopeKey]:
+def _household_scope(user: Viewer) -> set[ScopeKey]:
     # A resident acts in their own compound only, not in the whole grid or community.
-    if user.household is None:
-        return set()
-    return {(ScopeKind.COMPOUND, user.household.building.compound_id)}
+    compound_id = home_compound(user)
+    return set() if compound_id is None else {(ScopeKind.COMPOUND, compound_id)}
 
 
-def has_role(user: User, roles: Role | Iterable[Role], target=None) -> bool:
+def has_role(user: Viewer, roles: Role | Iterable[Role], target=None) -> bool:
     """True if the user holds one of `roles` in a scope covering `target`.
 
     Without a target: holds the role anywhere.
@@ -66,7 +103,7 @@ def has_role(user: User, roles: Role | Iterable[Role], target=None) -> bool:
     return has_role_in(user, roles, None if target is None else scope_keys(target))
 
 
-def has_role_in(user: User, roles: Role | Iterable[Role], keys: set[ScopeKey] | None) -> bool:
+def has_role_in(user: Viewer, roles: Role | Iterable[Role], keys: set[ScopeKey] | None) -> bool:
     """`has_role` for a target given by its scope keys (rows read without the ORM)."""
     wanted = {roles} if isinstance(roles, Role) else set(roles)
     for grant in user.grants:
@@ -84,7 +121,7 @@ def has_role_in(user: User, roles: Role | Iterable[Role], keys: set[ScopeKey] | 
     return False
 
 
-def works_in(user: User, community_id: int,
+def works_in(user: Viewer, community_id: int,
              roles: Iterable[Role] = (Role.GRID_WORKER, Role.SECRETARY, Role.STAFF)) -> bool:
     """Whether the user holds one of `roles` anywhere inside the community (a grid worker
     of one of its grids, a secretary of one of its compounds, its staff), or is admin."""
@@ -103,7 +140,7 @@ def works_in(user: User, community_id: int,
     return False
 
 
-def authorize(user: User, roles: Role | Iterable[Role], target=None) -> None:
+def authorize(user: Viewer, roles: Role | Iterable[Role], target=None) -> None:
     if not has_role(user, roles, target):
         raise Forbidden()
 

@@ -47,6 +47,7 @@ VIEW_CHECKERS: dict[str, str] = {
     "reward": "app.services.points.rewards:can_view_picture",
     "avatar": "app.services.profile:can_view_avatar",
     "wish": "app.services.wishes.access:can_view_photo",
+    "visit": "app.services.visits.access:can_view_photo",
 }
 
 

@@ -14,15 +14,30 @@ WeChat's own paths at its root, so the real wechatpy client talks to it over HTT
   (or, with `delay`, answer that many seconds late: a timeout for a client).
 - `POST /sandbox/expire-tokens` invalidates every access token issued (tests 40001 refresh).
 - `POST /sandbox/reset` forgets everything.
+
+The official account (the bot, app.wechat.bot):
+- `GET /cgi-bin/user/info?openid=` answers a unionid: the follower `mp-<openid>` of
+  mini-program user `<openid>` gets that user's unionid (`union-<openid>`), so
+  `mp-demo-resident` is `demo-resident`; any other follower `union-<follower>`.
+- `GET /cgi-bin/media/get?media_id=sandbox-jpeg-…` answers a small JPEG (other ids: 40007).
+- `POST /sandbox/send-to-callback {"url", "xml" | "message": {...}, "encrypt": false,
+  "token", "aes_key", "appid", "retries": 3, "timeout": 5}` signs (and in safe mode
+  encrypts) WeChat-format XML and posts it to the app's callback as WeChat does, again after
+  a timeout or an error up to `retries` times in all; it answers each try's status and
+  body (decrypted). `post_to_callback()` is the same for tests, benchmarks and scripts.
 """
 from __future__ import annotations
 
+import hashlib
+import io
 import itertools
 import secrets
 import threading
 import time
+from urllib.parse import urlencode
 
-from flask import Flask, jsonify, request
+import requests
+from flask import Flask, Response, jsonify, request
 
 MESSAGE_KINDS = {
     "cgi-bin/message/subscribe/send": "subscribe",
@@ -140,6 +155,34 @@ def create_sandbox_app() -> Flask:
         app.add_url_rule("/" + path, f"record_{kind}", lambda kind=kind: record(kind),
                          methods=["POST"])
 
+    @app.get("/cgi-bin/user/info")
+    def user_info():
+        openid = request.args.get("openid", "")
+        if not openid:
+            return error(40003, "invalid openid")
+        person = openid[3:] if openid.startswith("mp-") else openid
+        return jsonify({"subscribe": 1, "openid": openid, "unionid": "union-" + person,
+                        "nickname": "", "language": "zh_CN", "subscribe_time": int(time.time())})
+
+    @app.get("/cgi-bin/media/get")
+    def media_get():
+        if not request.args.get("media_id", "").startswith("sandbox-jpeg"):
+            return error(40007, "invalid media_id")
+        return Response(_jpeg(), mimetype="image/jpeg")
+
+    @app.post("/sandbox/send-to-callback")
+    def send_to_callback():
+        body = request.get_json(force=True, silent=True) or {}
+        xml = body.get("xml") or (message_xml(**body["message"]) if body.get("message") else "")
+        if not body.get("url") or not xml:
+            return jsonify({"error": "url and xml (or message) are required"}), 400
+        tries = post_to_callback(
+            body["url"], xml, token=body.get("token", "sandbox-token"),
+            aes_key=body.get("aes_key") if body.get("encrypt") else None,
+            appid=body.get("appid", "wx-sandbox-mp-appid"), retries=int(body.get("retries", 3)),
+            timeout=float(body.get("timeout", 5)))
+        return jsonify({"tries": tries})
+
     @app.get("/sandbox/messages")
     def messages():
         kind = request.args.get("kind")
@@ -177,3 +220,86 @@ def create_sandbox_app() -> Flask:
         return jsonify({"ok": True})
 
     return app
+
+
+def _jpeg() -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (16, 16), (200, 120, 40)).save(out, "JPEG")
+    return out.getvalue()
+
+
+def message_xml(openid: str, kind: str = "text", account: str = "gh_sandbox", msg_id=None,
+                create_time: int | None = None, **fields) -> str:
+    """WeChat-format XML of a message or event, e.g. `message_xml("mp-x", content="你好")`,
+    `message_xml("mp-x", "event", event="subscribe", event_key="qrscene_compound-1")`,
+    `message_xml("mp-x", "image", media_id="sandbox-jpeg-1")`, `message_xml("mp-x",
+    "location", lat=38.7, lng=111.5, label="虹桥路")`."""
+    names = {"content": "Content", "media_id": "MediaId", "event": "Event",
+             "event_key": "EventKey", "label": "Label", "pic_url": "PicUrl",
+             "format": "Format", "lat": "Location_X", "lng": "Location_Y", "scale": "Scale"}
+    nodes = {"ToUserName": account, "FromUserName": openid,
+             "CreateTime": str(create_time or int(time.time())), "MsgType": kind}
+    if kind != "event":
+        nodes["MsgId"] = str(msg_id or secrets.randbelow(10 ** 16))
+    for key, value in fields.items():
+        nodes[names.get(key, key)] = str(value)
+    body = "".join(f"<{k}><![CDATA[{v}]]></{k}>" if not str(v).lstrip("-").replace(".", "").isdigit()
+                   else f"<{k}>{v}</{k}>" for k, v in nodes.items())
+    return f"<xml>{body}</xml>"
+
+
+def signed_query(token: str, timestamp: str, nonce: str, **extra) -> str:
+    signature = hashlib.sha1("".join(sorted([token, timestamp, nonce])).encode()).hexdigest()
+    return urlencode({"signature": signature, "timestamp": timestamp, "nonce": nonce, **extra})
+
+
+def post_to_callback(url: str, xml: str, token: str = "sandbox-token", aes_key: str | None = None,
+                     appid: str = "wx-sandbox-mp-appid", retries: int = 3, timeout: float = 5,
+                     openid: str | None = None, session=None) -> list[dict]:
+    """Post a message to the app's callback as WeChat does: the same signed query each try
+    (plain `signature`; in safe mode the body encrypted with WeChatCrypto and `msg_signature`
+    over it, `encrypt_type=aes`), tried again after a timeout or a non-200 answer, at most
+    `retries` times, and not after an answer. Each try: {status, body} (decrypted in safe mode)
+    or {error}."""
+    from wechatpy.crypto import WeChatCrypto
+
+    timestamp, nonce = str(int(time.time())), secrets.token_hex(8)
+    extra = {"openid": openid} if openid else {}
+    body = xml
+    if aes_key:
+        crypto = WeChatCrypto(token, aes_key, appid)
+        encrypted = crypto.encrypt_message(xml, nonce, timestamp)
+        msg_signature = encrypted.split("<MsgSignature><![CDATA[")[1].split("]]>")[0]
+        cipher = encrypted.split("<Encrypt><![CDATA[")[1].split("]]>")[0]
+        body = (f"<xml><ToUserName><![CDATA[gh_sandbox]]></ToUserName>"
+                f"<Encrypt><![CDATA[{cipher}]]></Encrypt></xml>")
+        extra.update({"encrypt_type": "aes", "msg_signature": msg_signature})
+    target = f"{url}?{signed_query(token, timestamp, nonce, **extra)}"
+    http = session or requests
+    tries: list[dict] = []
+    for _attempt in range(max(1, retries)):
+        try:
+            answer = http.post(target, data=body.encode(), timeout=timeout,
+                               headers={"Content-Type": "text/xml"})
+        except requests.RequestException as exc:
+            tries.append({"error": type(exc).__name__})
+            continue
+        text = answer.text
+        if aes_key and answer.status_code == 200 and "<Encrypt>" in text:
+            text = _decrypt_reply(token, aes_key, appid, text)
+        tries.append({"status": answer.status_code, "body": text})
+        if answer.status_code == 200:
+            break
+    return tries
+
+
+def _decrypt_reply(token: str, aes_key: str, appid: str, xml: str) -> str:
+    from wechatpy.crypto import WeChatCrypto
+
+    def node(name):
+        return xml.split(f"<{name}><![CDATA[")[1].split("]]>")[0] if f"<{name}><![CDATA[" in xml \
+            else xml.split(f"<{name}>")[1].split(f"</{name}>")[0]
+    return WeChatCrypto(token, aes_key, appid).decrypt_message(
+        xml, node("MsgSignature"), node("TimeStamp"), node("Nonce"))

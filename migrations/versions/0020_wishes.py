@@ -70,7 +70,7 @@ def upgrade():
         batch_op.create_index('ix_wishes_claimer', ['claimer_id', 'status', 'id'], unique=False)
         batch_op.create_index('ix_wishes_community', ['community_id', 'id'], unique=False)
         batch_op.create_index('ix_wishes_compound', ['compound_id', 'status', 'id'], unique=False)
-        batch_op.create_index('ix_wishes_due', ['status', 'due_at'], unique=False)
+        batch_op.create_index('ix_wishes_due', ['status', 'due_at', 'id'], unique=False)
         batch_op.create_index('ix_wishes_grid', ['grid_id', 'id'], unique=False)
         batch_op.create_index('ix_wishes_household', ['household_id', 'status'], unique=False)
         batch_op.create_index('ix_wishes_poster', ['poster_id', 'id'], unique=False)

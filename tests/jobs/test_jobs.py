@@ -51,6 +51,20 @@ def test_housekeeping_prunes_only_old_finished_rows(app, make_user):
     assert remaining == {"old-pending", "new-sent"}
 
 
+def test_housekeeping_removes_console_nonces_a_day_past_their_expiry(app, ctx):
+    from app.models import ConsoleNonce
+
+    now = utcnow()
+    for name, expires in [("spent", now - timedelta(days=2)), ("recent", now - timedelta(hours=2)),
+                          ("live", now + timedelta(minutes=2))]:
+        db.session.add(ConsoleNonce(nonce_hash=name.ljust(64, "0"), browser_hash="b" * 64,
+                                    expires_at=expires))
+    db.session.commit()
+    assert run_job(get_job("dispatch-housekeeping"), "t")["console_nonces_pruned"] == 1
+    assert {h.rstrip("0") for h in db.session.scalars(sa.select(ConsoleNonce.nonce_hash))} == {
+        "recent", "live"}
+
+
 def test_housekeeping_returns_expired_leases_to_the_queue(app, make_user):
     from app.services.notifications import dispatch
 

@@ -15,6 +15,7 @@ from app.jobs.runner import run_job
 from app.jobs.wishes import open_work
 from app.models import Household
 from app.models.base import utcnow
+from app.services.wishes import expiry
 from tests.fixtures.wishes import ledger_entries, notified, wish_row
 from tests.helpers import in_app
 from tests.routes.test_wishes import events
@@ -142,3 +143,43 @@ def test_the_morning_digest_lists_household_wishes_to_confirm(app, world, people
     assert result["queued"] == 1
     [digest] = notified(app, users["demo-grid-worker"], "work_digest")
     assert digest["open"] == 1 and "帮忙买一袋米" in digest["summary"]
+
+
+def test_the_jobs_work_through_many_wishes_in_batches(app, world, claimed_wish, monkeypatch):
+    """Five claims, batches of two: each wish is reminded once and released once, with its
+    own event and messages, and a second run finds nothing."""
+    monkeypatch.setattr(expiry, "BATCH", 2)
+    users = world["users"]
+    start = utcnow()
+    plan = [("demo-resident", "demo-party-member"), ("demo-resident", "demo-party-member"),
+            ("demo-resident", "demo-party-member"), ("demo-resident-2", "demo-resident-3"),
+            ("demo-resident-2", "demo-resident-3")]
+    wishes = []
+    for n, (requester, claimer) in enumerate(plan):
+        with time_machine.travel(start + n * MINUTE, tick=False):
+            wishes.append(claimed_wish(claimer, openid=requester, title=f"心愿{n}"))
+    day5 = start + 5 * DAY + 10 * MINUTE
+    assert run(app, "wish-claims", day5) == {"reminded": 5, "released": 0}
+    assert run(app, "wish-claims", day5) == {"reminded": 0, "released": 0}
+    reminders = notified(app, users["demo-party-member"], "wish_claim_reminder") + \
+        notified(app, users["demo-resident-3"], "wish_claim_reminder")
+    assert sorted(r["wish_id"] for r in reminders) == sorted(wishes)
+    late = start + 7 * DAY + 10 * MINUTE
+    assert run(app, "wish-claims", late) == {"reminded": 0, "released": 5}
+    assert run(app, "wish-claims", late) == {"reminded": 0, "released": 0}
+    for wish_id, (requester, claimer) in zip(wishes, plan, strict=True):
+        row = wish_row(app, wish_id)
+        assert row.status.value == "published" and row.claimer_id is None
+        assert row.due_at == late + 30 * DAY
+        assert [a for a, _ in events(app, wish_id)] == [
+            "post", "approve", "claim", "claim_expired"]
+        told = [n for n in notified(app, users[claimer], "wish_claim_update")
+                if n["wish_id"] == wish_id]
+        assert [(n["status"], n["title"]) for n in told] == [("已释放", row.title)]
+        released = [n for n in notified(app, users[requester], "wish_update")
+                    if n["wish_id"] == wish_id and n["note"] == "认领已释放，心愿重新等待认领"]
+        assert len(released) == 1
+    # 30 days on the wall after the release, in batches too.
+    assert run(app, "wish-expiry", late + 30 * DAY + MINUTE) == {"expired": 5}
+    assert {wish_row(app, w).status.value for w in wishes} == {"expired"}
+    assert all(events(app, w)[-1] == ("expire", None) for w in wishes)

@@ -3,32 +3,7 @@ reaches nothing but the app: community offices sit on restricted networks, so Sw
 come from the app itself (the swagger-ui-bundle package), never from a CDN."""
 from __future__ import annotations
 
-import shutil
 from urllib.parse import urlsplit
-
-import pytest
-
-from tests.helpers import serving
-
-CHROMIUM = shutil.which("chromium")
-
-
-@pytest.fixture
-def app_url(app):
-    with serving(app) as url:
-        yield url
-
-
-@pytest.fixture
-def browser():
-    sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="playwright is not installed (requirements-dev.txt)")
-    if CHROMIUM is None:
-        pytest.skip("chromium is not installed (apt-get install chromium; .ci/run does)")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM)
-        yield browser
-        browser.close()
 
 
 def test_docs_render_offline_in_chromium(app_url, browser):

@@ -357,10 +357,13 @@ def test_a_missing_check_out_is_closed_flagged_and_earns_points_once_verified(
         log = call(client, "post", base + "/check-in", member, 200,
                    token=qr_tokens(post["id"])["check_in"])
     with time_machine.travel(start + 3 * HOUR - timedelta(minutes=1), tick=False):
-        assert in_app(app, lambda: run_job(get_job("party-checkouts"), "test")) == {"closed": 0}
+        assert in_app(app, lambda: run_job(get_job("party-checkouts"), "test")) == {
+            "closed": 0, "staff_told": 0}
     with time_machine.travel(start + 3 * HOUR + timedelta(minutes=5), tick=False):
-        assert in_app(app, lambda: run_job(get_job("party-checkouts"), "test")) == {"closed": 1}
-        assert in_app(app, lambda: run_job(get_job("party-checkouts"), "test")) == {"closed": 0}
+        assert in_app(app, lambda: run_job(get_job("party-checkouts"), "test")) == {
+            "closed": 1, "staff_told": 1}  # 郑社工, the community's one staff member
+        assert in_app(app, lambda: run_job(get_job("party-checkouts"), "test")) == {
+            "closed": 0, "staff_told": 0}
         row = log_row(app, log["id"])
         assert row.flagged and row.verified_at is None and row.hours == Decimal("2.0")
         assert row.check_out_at == start + 3 * HOUR

@@ -10,7 +10,8 @@ import time_machine
 from app.jobs import get_job
 from app.jobs.runner import run_job
 from app.models.base import utcnow
-from tests.fixtures.wishes import ledger_entries, wish_row
+from app.services.wishes import expiry
+from tests.fixtures.wishes import ledger_entries, notified, wish_row
 from tests.helpers import in_app, run_together
 from tests.routes.test_wishes import events
 
@@ -85,13 +86,14 @@ def test_the_release_job_racing_a_fulfil_leaves_one_outcome(app, world, claimed_
             assert job["released"] == 0  # (the later wishes get their day-5 reminders)
             assert row.status.value == "fulfilled" and row.claimer_id is not None
             assert actions[3:] == ["fulfil"]
-        else:  # the release first: the claim is no longer theirs to fulfil
+        else:  # the release first: the wish is published again, nothing to fulfil
             assert job["released"] == 1
-            assert (status, body["code"]) == (403, "forbidden")
+            assert (status, body["code"], body["errors"]) == (
+                409, "invalid_transition", {"status": "published"})
             assert row.status.value == "published" and row.claimer_id is None
             assert actions[3:] == ["claim_expired"]
         outcomes.add(status)
-    assert outcomes <= {200, 403}
+    assert outcomes <= {200, 409}
 
 
 def test_a_claimers_limit_holds_under_simultaneous_claims(app, people, published_wish):
@@ -103,3 +105,52 @@ def test_a_claimers_limit_holds_under_simultaneous_claims(app, people, published
     assert [code for status, code, _ in outcomes if status == 409] == ["claim_limit_reached"]
     claimed = [w for w in wishes if wish_row(app, w).status.value == "claimed"]
     assert len(claimed) == 3
+
+
+def test_the_release_job_racing_fulfils_across_batches(app, world, claimed_wish, photo, auth,
+                                                       monkeypatch):
+    """Four claims ran out at once; the job (batches of two) races the four claimers'
+    fulfils. Each wish ends one way: fulfilled (its fulfil answered 200, no release event or
+    release message) or released (one claim_expired event, requester and claimer told once,
+    its fulfil answered 409 naming the state); the job counts exactly the released ones."""
+    monkeypatch.setattr(expiry, "BATCH", 2)
+    users = world["users"]
+    start = utcnow()
+    plan = [("demo-resident", "demo-party-member"), ("demo-resident", "demo-party-member"),
+            ("demo-resident-2", "demo-resident-3"), ("demo-resident-2", "demo-resident-3")]
+    with time_machine.travel(start, tick=False):
+        wishes = [claimed_wish(claimer, openid=requester, title=f"心愿{n}")
+                  for n, (requester, claimer) in enumerate(plan)]
+    with time_machine.travel(start + timedelta(days=7, minutes=1), tick=False):
+        claimers = {openid: auth(openid) for openid in ("demo-party-member", "demo-resident-3")}
+        proofs = [photo(claimers[claimer]) for _, claimer in plan]
+
+        def work(i):
+            if i == 0:
+                return in_app(app, lambda: run_job(get_job("wish-claims"), "race"))
+            n = i - 1
+            return transition(app, claimers[plan[n][1]], wishes[n], "fulfil",
+                              photo_ids=[proofs[n]])
+
+        job, *fulfils = run_together(5, work)
+    released = 0
+    for wish_id, (requester, claimer), (status, _, body) in zip(wishes, plan, fulfils, strict=True):
+        row = wish_row(app, wish_id)
+        actions = [a for a, _ in events(app, wish_id)]
+        release_notes = [n for n in notified(app, users[claimer], "wish_claim_update")
+                         if n["wish_id"] == wish_id]
+        requester_notes = [n["status"] for n in notified(app, users[requester], "wish_update")
+                           if n["wish_id"] == wish_id]
+        if status == 200:
+            assert row.status.value == "fulfilled" and row.claimer_id == users[claimer]
+            assert actions == ["post", "approve", "claim", "fulfil"]
+            assert release_notes == [] and requester_notes[-1] == "待确认"
+        else:
+            released += 1
+            assert (status, body["code"], body["errors"]) == (
+                409, "invalid_transition", {"status": "published"})
+            assert row.status.value == "published" and row.claimer_id is None
+            assert actions == ["post", "approve", "claim", "claim_expired"]
+            assert [n["status"] for n in release_notes] == ["已释放"]
+            assert requester_notes.count("待认领") == 2  # approved, then released
+    assert job == {"reminded": 0, "released": released}

@@ -1,7 +1,8 @@
 """Demo 双报到 and service hours: 刘党员's confirmed registration at 示范社区, three past
 党员先锋岗 posts with his verified check-in logs (4.5 + 4 + 4 = the 12.5 hours his
 `PartyMember.service_hours` and the points history already count, so no ledger entries are
-added), and an upcoming post he signed up for.
+added), an upcoming post he signed up for, and two 党员积分 items 郑社工 entered for his
+year (+8 for leading a building meeting, -2 for a missed branch meeting).
 
 Added once: nothing is written when the community has service posts already.
 """
@@ -12,10 +13,12 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
+from app import timeutil
 from app.extensions import db
 from app.models import (
     LogSource,
     PartyRegistration,
+    PartyScoreItem,
     RegistrationStatus,
     ServiceCategory,
     ServiceLog,
@@ -25,6 +28,11 @@ from app.models import (
 )
 from app.models.base import utcnow
 
+# points, reason, days ago
+SCORE_ITEMS = [
+    (8, "牵头组织1号楼楼栋议事会", 20),
+    (-2, "无故缺席一次支部组织生活", 10),
+]
 # title, category, place, days from now (negative: past), hours, headcount
 POSTS = [
     ("党员先锋岗值守", ServiceCategory.SAFETY, "虹桥小区东门", -30, Decimal("4.5"), 6),
@@ -62,5 +70,10 @@ def seed_party(org: dict, users: dict[str, User]) -> int:
                 source=LogSource.CHECKIN, check_in_at=starts, check_out_at=starts + length,
                 hours=hours, flagged=False, verified_at=starts + length,
                 created_by_id=member.id, created_at=starts))
+    for points, reason, days in SCORE_ITEMS:
+        db.session.add(PartyScoreItem(
+            member_id=member.id, community_id=community.id, year=timeutil.today().year,
+            points=points, reason=reason, entered_by_id=staff.id,
+            created_at=now - timedelta(days=days)))
     db.session.flush()
     return len(POSTS)

@@ -12,7 +12,8 @@ private.
 
 Who holds an incident now (`holders`, `holds`): the department it was escalated to until it
 is reassigned, otherwise its assignee. The flow asks it before `accept`/`start`/`resolve`,
-the SLA ladder to know whom to remind: one rule for both.
+the SLA ladder to know whom to remind: one rule for both. `holders_of` is the same rule for
+a batch of incidents (the SLA sweep): one query for all their departments' members.
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from app.models import (
     IncidentFollower,
     IncidentStatus,
     Role,
+    RoleGrant,
     ScopeKind,
     Upload,
     User,
@@ -82,12 +84,43 @@ def get_visible(user: User, incident_id: int, for_update: bool = False) -> Incid
     return incident
 
 
+def _held_by(incident, members_of) -> list[int]:
+    """The rule: `members_of(department_id)` gives a department's members."""
+    if incident.department_id is not None:  # escalated: the department holds it until reassigned
+        return members_of(incident.department_id)
+    return [incident.assignee_id] if incident.assignee_id is not None else []
+
+
 def holders(incident: Incident, grantees_of=grantees) -> list[int]:
     """The ids of whoever holds the incident now. `grantees_of(role, kind, scope_id)` may be
-    a cached `permissions.grantees` (the SLA job asks for the same department often)."""
-    if incident.department_id is not None:  # escalated: the department holds it until reassigned
-        return grantees_of(Role.DEPARTMENT, ScopeKind.DEPARTMENT, incident.department_id)
-    return [incident.assignee_id] if incident.assignee_id is not None else []
+    a cached `permissions.grantees`."""
+    return _held_by(incident, lambda department_id: grantees_of(
+        Role.DEPARTMENT, ScopeKind.DEPARTMENT, department_id))
+
+
+def holders_of(incidents) -> dict[int, list[int]]:
+    """`holders` of many incidents (anything with `id`, `department_id`, `assignee_id`, such
+    as rows of a select), by incident id: one query whatever the number of departments."""
+    incidents = list(incidents)
+    members = grantees_in(Role.DEPARTMENT, ScopeKind.DEPARTMENT,
+                          {i.department_id for i in incidents})
+    return {i.id: _held_by(i, lambda department_id: members.get(department_id, []))
+            for i in incidents}
+
+
+def grantees_in(role: Role, kind: ScopeKind, scope_ids) -> dict[int, list[int]]:
+    """`permissions.grantees` for many scopes in one query: {scope id: [user ids]} (scopes
+    nobody holds the role in are missing; None among `scope_ids` is ignored)."""
+    scope_ids = sorted({i for i in scope_ids if i is not None})
+    found: dict[int, list[int]] = {}
+    if not scope_ids:
+        return found
+    for scope_id, user_id in db.session.execute(
+            sa.select(RoleGrant.scope_id, RoleGrant.user_id).where(
+                RoleGrant.role == role, RoleGrant.scope_kind == kind,
+                RoleGrant.scope_id.in_(scope_ids)).order_by(RoleGrant.scope_id, RoleGrant.user_id)):
+        found.setdefault(scope_id, []).append(user_id)
+    return found
 
 
 def holds(user: User, incident: Incident) -> bool:

@@ -1,5 +1,7 @@
 """Reading incidents: the five list scopes, "nearby" duplicates, one incident's timeline and
-what the viewer may do with it (`allowed_actions`, from the transition table)."""
+what the viewer may do with it (`allowed_actions`, from the transition table).
+
+Who asks is a `Viewer`: the request's Principal (a read) or the User (after a write)."""
 from __future__ import annotations
 
 import functools
@@ -30,7 +32,7 @@ from app.services.incidents import access, flow
 from app.services.incidents.categories import get_category
 from app.services.incidents.filing import distance_m
 from app.services.pagination import fetch_page, page_query
-from app.services.permissions import has_role
+from app.services.permissions import Viewer, has_role, home_compound
 
 NEARBY_METRES = 200
 NEARBY_DAYS = 30
@@ -76,7 +78,7 @@ def _rows() -> sa.Select:
             .join(categories, categories.c.id == incidents.c.category_id))
 
 
-def list_incidents(user: User, scope: str, cursor: str | None, limit: int,
+def list_incidents(user: Viewer, scope: str, cursor: str | None, limit: int,
                    status: str | None = None, category: str | None = None,
                    overdue: bool = False, compound_id: int | None = None) -> dict:
     """One page of incident rows (mappings of LIST_COLUMNS) for a scope."""
@@ -91,9 +93,9 @@ def list_incidents(user: User, scope: str, cursor: str | None, limit: int,
     elif scope == "following":
         scopes = ("following",)
     else:  # public
-        if user.household is None:
+        params["home"] = home_compound(user)
+        if params["home"] is None:
             return {"items": [], "next_cursor": None}  # no compound: no public view
-        params["home"] = user.household.building.compound_id
         scopes = ("public",)
     if compound_id is not None:
         params["compound_id"] = compound_id
@@ -147,7 +149,7 @@ def _list_statement(scopes: tuple[str, ...], filters: tuple[str, ...], paged: bo
     return page_query(query, incidents.c.id, paged, limit, descending=True)
 
 
-def _managed_by(user: User, params: dict) -> tuple[str, ...]:
+def _managed_by(user: Viewer, params: dict) -> tuple[str, ...]:
     """The `compound` scope: what the user manages (adds the ids to `params`)."""
     if has_role(user, Role.ADMIN):
         return ("all",)
@@ -161,7 +163,7 @@ def _managed_by(user: User, params: dict) -> tuple[str, ...]:
     return scopes
 
 
-def nearby(user: User, lat: float, lng: float, category: str | None) -> list:
+def nearby(user: Viewer, lat: float, lng: float, category: str | None) -> list:
     """Open incidents within 200 m in the last 30 days: say "me too" instead of a duplicate."""
     box = NEARBY_METRES / 111_000
     query = _rows().add_columns(incidents.c.lat, incidents.c.lng, incidents.c.public).where(
@@ -171,7 +173,7 @@ def nearby(user: User, lat: float, lng: float, category: str | None) -> list:
         incidents.c.lng.between(lng - 2 * box, lng + 2 * box))
     if category:
         query = query.where(incidents.c.category_id == get_category(category).id)
-    compound = user.household.building.compound_id if user.household else None
+    compound = home_compound(user)
     found = [(distance_m(lat, lng, r["lat"], r["lng"]), r)
              for r in db.session.execute(query.limit(200)).mappings()]
     visible = [(d, r) for d, r in found if d <= NEARBY_METRES and (
@@ -188,7 +190,7 @@ class IncidentDetail:
     actions: list[str]  # what the user may do now (allowed_actions)
 
 
-def detail(user: User, incident_id: int) -> IncidentDetail:
+def detail(user: Viewer, incident_id: int) -> IncidentDetail:
     """The incident as a list row, its timeline, how much of it the user sees and what
     they may do with it."""
     incident = access.get_visible(user, incident_id)
@@ -200,7 +202,7 @@ def detail(user: User, incident_id: int) -> IncidentDetail:
                           allowed_actions(user, incident))
 
 
-def allowed_actions(user: User, incident: Incident) -> list[str]:
+def allowed_actions(user: Viewer, incident: Incident) -> list[str]:
     """The actions of flow.TRANSITIONS the user may take now, in the table's order: each
     rule whose sources include the status and whose `who` says yes, less those its applier
     would refuse anyway (a second "me too" or rating, a reopen after its window)."""
@@ -216,7 +218,7 @@ def allowed_actions(user: User, incident: Incident) -> list[str]:
             and rule.who(user, incident)]
 
 
-def with_visibility(user: User, rows) -> list[tuple[sa.Row, bool]]:
+def with_visibility(user: Viewer, rows) -> list[tuple[sa.Row, bool]]:
     """Each row with whether the user sees it in full (a follower sees the public view, as
     in the detail), which needs no query per row."""
     return [(row, access.is_party_row(user, row)) for row in rows]

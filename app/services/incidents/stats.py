@@ -34,7 +34,7 @@ TARGETS = {"compound_id": (Compound, Incident.compound_id),
            "community_id": (Community, Incident.community_id)}
 
 
-def _range(start: date | None, end: date | None) -> tuple[datetime, datetime]:
+def date_range(start: date | None, end: date | None) -> tuple[datetime, datetime]:
     end = end or timeutil.today()
     start = start or end - timedelta(days=6)
     if start > end or (end - start).days > 366:
@@ -54,7 +54,7 @@ def incident_stats(user, start: date | None = None, end: date | None = None,
     if target is None:
         raise NotFound("范围不存在", code="not_found")
     authorize(user, (Role.SECRETARY, Role.STAFF), target)
-    return summarize(column == target_id, *_range(start, end))
+    return summarize(column == target_id, *date_range(start, end))
 
 
 def summarize(where, since: datetime, until: datetime) -> dict:

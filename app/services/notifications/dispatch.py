@@ -49,11 +49,13 @@ from app.models import Channel, DeliveryStatus, Notification, SubscriptionCredit
 from app.models.base import utcnow
 from app.services.notifications import templates
 from app.wechat import messages
+from app.wechat.bot import outbound as bot_outbound
 
 log = logging.getLogger(__name__)
 
 NO_CREDIT = {43101}
-PERMANENT = {40003, 47003, 41030}
+PERMANENT = {40003, 47003, 41030, 45047}  # 45047: customer-service quota, not retried
+CS_OUTSIDE_WINDOW = 45015  # a customer-service message 48 h after the user's last message
 PROGRESS_SECONDS = 60.0  # a running dispatcher's progress line, at most this often
 OUTCOME_UNKNOWN = ("outcome unknown: the dispatcher stopped during the WeChat call; "
                    "counted as sent, not sent again")
@@ -122,6 +124,19 @@ def release_expired_leases() -> int:
                 sent_at=None, next_attempt_at=now)).rowcount
 
 
+def due(now: datetime, batch_size: int) -> sa.Select:
+    """The next rows to claim: pending and due, oldest first, skipping rows another
+    dispatcher is claiming. Read off the front of the partial index `ix_notifications_pending`
+    (pending rows only, in this order), so a backlog of 100,000 costs a claim what a backlog
+    of 100 does (bench/bench_dispatch.py shows the plan)."""
+    return (sa.select(Notification.id)
+            .where(Notification.status == DeliveryStatus.PENDING,
+                   Notification.next_attempt_at <= now)
+            .order_by(Notification.next_attempt_at, Notification.id)
+            .limit(batch_size)
+            .with_for_update(skip_locked=True))
+
+
 def claim(worker: str, batch_size: int, stats: Stats | None = None) -> tuple[list[Claimed], int]:
     """Take up to `batch_size` due rows and choose each one's channel (one transaction).
 
@@ -132,14 +147,8 @@ def claim(worker: str, batch_size: int, stats: Stats | None = None) -> tuple[lis
     now = utcnow()
     lease = timedelta(seconds=current_app.config["NOTIFY_LEASE_SECONDS"])
     token = f"{worker[:47]}/{secrets.token_hex(8)}"  # claimed_by holds 64 characters
-    due = (sa.select(Notification.id)
-           .where(Notification.status == DeliveryStatus.PENDING,
-                  Notification.next_attempt_at <= now)
-           .order_by(Notification.next_attempt_at, Notification.id)
-           .limit(batch_size)
-           .with_for_update(skip_locked=True))
     ids = list(db.session.scalars(
-        sa.update(Notification).where(Notification.id.in_(due.scalar_subquery()))
+        sa.update(Notification).where(Notification.id.in_(due(now, batch_size).scalar_subquery()))
         .values(status=DeliveryStatus.SENDING, claimed_by=token, lease_expires_at=now + lease,
                 attempts=Notification.attempts + 1)
         .returning(Notification.id)))
@@ -169,6 +178,8 @@ def claim(worker: str, batch_size: int, stats: Stats | None = None) -> tuple[lis
             item.template_id = templates.template_id(row.channel.value, row.template_key)
             item.data = templates.wechat_data(template, row.payload)
             item.page = templates.page(template, row.payload)
+            if row.channel is Channel.CUSTOMER_SERVICE:  # the bot's answer: its whole text
+                item.data = {"text": templates.inbox_text(template, row.payload)}
         except Exception as exc:  # noqa: BLE001 - this row's payload, not the whole batch
             log.warning("notification %s does not render: %r", row.id, exc)
             unrenderable.append((item, exc))
@@ -245,6 +256,8 @@ def deliver(item: Claimed, stats: Stats) -> None:
     try:
         if item.channel is Channel.SUBSCRIBE:
             msgid = messages.send_subscribe(item.openid, item.template_id, item.data, item.page)
+        elif item.channel is Channel.CUSTOMER_SERVICE:
+            msgid = bot_outbound.send_text(item.openid, item.data["text"])
         else:
             msgid = messages.send_template(item.openid, item.template_id, item.data, item.page,
                                            client_msg_id=f"linli-{item.id}")
@@ -272,6 +285,13 @@ def _record_failure(item: Claimed, errcode, reason: str, stats: Stats) -> None:
         if _finish(item, DeliveryStatus.INBOX_ONLY, last_error=error, sent_at=None):
             _credit_update(item.user_id, item.template_key, remaining=0)
             stats.inbox_only += 1
+    elif errcode == CS_OUTSIDE_WINDOW and item.channel is Channel.CUSTOMER_SERVICE:
+        # Outside the 48 hours: a template message when there is one for it, else the inbox.
+        fallback = templates.template_id("template", item.template_key)
+        if _finish(item, DeliveryStatus.PENDING if fallback else DeliveryStatus.INBOX_ONLY,
+                   channel=Channel.TEMPLATE if fallback else Channel.INBOX, last_error=error,
+                   sent_at=None, next_attempt_at=utcnow()):
+            stats.retried += 1
     elif errcode in PERMANENT or item.attempts >= config["NOTIFY_MAX_ATTEMPTS"]:
         if not _finish(item, DeliveryStatus.FAILED, last_error=error, sent_at=None):
             return

@@ -136,6 +136,60 @@ TEMPLATES: dict[str, Template] = {t.key: t for t in (
     # December pace reminder.
     Template("party_update", "党员服务", "{title}：{note}", "pages/party/index",
              (Field("thing1", "title"), Field("thing2", "note"), Field("time3", "at"))),
+    # The official-account bot's answer sent later (app.wechat.bot.deliver): a
+    # customer-service message with the whole text; outside WeChat's 48 hours a template
+    # message with its start, then the inbox.
+    Template("bot_reply", "社区服务号回复", "{text}", "pages/index/index",
+             (Field("thing1", "text"), Field("time2", "at"))),
+    # To a community's staff when the party-checkouts job closed logs nobody checked out of:
+    # one message a run, however many logs (app.services.party.hours).
+    Template("party_logs_flagged", "服务记录待核实",
+             "{count} 条服务记录未签退，已在岗位结束时自动关闭，请核实后计入时长。",
+             "pages/party/logs?community_id={community_id}&flagged=1",
+             (Field("thing1", "title"), Field("number2", "count"), Field("time3", "at"))),
+    # 六必访 and 三个公开 (app.services.visits.escalation, app.services.notices.jobs): an
+    # overdue visit climbed to the secretary; a weekly notice drafted or still unpublished.
+    Template("visit_overdue", "走访已逾期", "{place}的走访已逾期（应于 {deadline} 前走访）。{note}",
+             "pages/visits/due",
+             DEADLINE_FIELDS + (Field("thing4", "place"),)),
+    Template("notice_task", "三个公开", "{compound}{title}{note}",
+             "pages/notice/edit?id={notice_id}",
+             (Field("thing1", "title"), Field("thing2", "compound"), Field("thing3", "note"),
+              Field("time4", "at"))),
+    # Canteen bookings (app.services.canteen.booking): a meal cancelled with every booking,
+    # or one booking cancelled by the canteen's staff; `refund` is 已退回 N 积分。 or empty.
+    Template("canteen_meal_cancelled", "餐次已取消", "您预订的{title}已取消：{reason}。{refund}",
+             "pages/canteen/booking?id={booking_id}",
+             (Field("thing1", "title"), Field("thing2", "reason"), Field("time3", "at"))),
+    Template("canteen_booking_cancelled", "订餐已被取消",
+             "您预订的{title}已被食堂取消：{reason}。{refund}",
+             "pages/canteen/booking?id={booking_id}",
+             (Field("thing1", "title"), Field("thing2", "reason"), Field("time3", "at"))),
+    # Canteen jobs and feedback (app.services.canteen.schedule, .noshows, .feedback): the
+    # count at a meal's cutoff to its canteen staff; the pickup reminder (`whose` is 您预订的
+    # or 您为王奶奶预订的, `how` 到…取餐 or 送餐上门); a no-show; the suspension it led to; a
+    # staff reply in the feedback box.
+    Template("canteen_meal_closed", "订餐已截止",
+             "{title}已截止预订，共 {portions} 份（{bookings} 单），请按数备餐。",
+             "pages/canteen/kitchen?meal_id={meal_id}",
+             (Field("thing1", "title"), Field("number2", "portions"), Field("time3", "at"))),
+    Template("canteen_pickup_reminder", "取餐提醒",
+             "{whose}{title}将于 {starts_at} 开始{how}，取餐码 {code}。",
+             "pages/canteen/booking?id={booking_id}",
+             (Field("thing1", "title"), Field("time2", "starts_at"),
+              Field("character_string3", "code"), Field("thing4", "how"))),
+    Template("canteen_no_show", "未取餐记录", "{whose}{title}{status}。{note}",
+             "pages/canteen/booking?id={booking_id}",
+             STATUS_FIELDS),
+    Template("canteen_suspended", "暂停自助订餐", "{reason}，自助订餐暂停至 {until}。{appeal}",
+             "pages/canteen/index",
+             (Field("thing1", "reason"), Field("time2", "until"), Field("thing3", "appeal"))),
+    Template("canteen_suspension_lifted", "恢复自助订餐", "{note}，欢迎继续预订。",
+             "pages/canteen/index",
+             (Field("thing1", "note"), Field("time2", "at"))),
+    Template("canteen_feedback_reply", "食堂回复了您的意见", "{canteen}回复了您的意见：{reply}",
+             "pages/canteen/feedback?id={feedback_id}",
+             (Field("thing1", "canteen"), Field("thing2", "reply"), Field("time3", "at"))),
 )}
 
 

@@ -11,8 +11,9 @@ A log is at most MAX_LOG_HOURS, never in the future and never overlaps another l
 same member (an open log runs until it is closed). A check-out closes the log verified (the
 QR was at the post); one after the post's end plus CHECKOUT_GRACE, or one longer than the
 limit, is capped and flagged, as is a log the `party-checkouts` job closes at the post's end
-because nobody checked out. Staff verify flagged logs; manual entries are verified by the
-staff member entering them. A verified log earns `volunteer_hour` points once (ledger key
+because nobody checked out (the community's staff are told, one message each a run). Staff
+verify flagged logs; manual entries are verified by the staff member entering them. A
+verified log earns `volunteer_hour` points once (ledger key
 `volunteer_hour:<log id>`) and adds its hours to the member's `PartyMember.service_hours`.
 
 Lock order: the member's user row, then the log, then the member's points account.
@@ -35,12 +36,15 @@ from app.models import (
     PartyMember,
     PointsRule,
     Role,
+    RoleGrant,
+    ScopeKind,
     ServiceLog,
     ServicePost,
     User,
 )
 from app.models.base import utcnow
 from app.models.party import MAX_LOG_HOURS
+from app.services.notifications.outbox import notify_many
 from app.services.pagination import paginate
 from app.services.party import posts
 from app.services.party.registrations import confirmed_community, lock_member
@@ -317,4 +321,28 @@ def close_missing(now: datetime | None = None) -> dict:
     for log in logs:
         close(log, log.post.ends_at, flagged=True)
     db.session.flush()
-    return {"closed": len(logs)}
+    return {"closed": len(logs), "staff_told": _tell_staff(logs, now)}
+
+
+def _tell_staff(logs: list[ServiceLog], now: datetime) -> int:
+    """One message per staff member of the communities whose logs were just flagged, however
+    many logs and communities (flushes). The key names the newest log of theirs, so a run
+    again over the same logs tells nobody twice."""
+    if not logs:
+        return 0
+    flagged: dict[int, list[int]] = {}
+    for log in logs:
+        flagged.setdefault(log.community_id, []).append(log.id)
+    staff: dict[int, list[int]] = {}
+    for user_id, community_id in db.session.execute(
+            sa.select(RoleGrant.user_id, RoleGrant.scope_id).where(
+                RoleGrant.role == Role.STAFF, RoleGrant.scope_kind == ScopeKind.COMMUNITY,
+                RoleGrant.scope_id.in_(flagged)).order_by(RoleGrant.scope_id)):
+        staff.setdefault(user_id, []).append(community_id)
+    rows = []
+    for user_id, communities in staff.items():
+        ids = [log_id for community_id in communities for log_id in flagged[community_id]]
+        rows.append((user_id, {"title": "待核实的服务记录", "count": len(ids),
+                               "community_id": communities[0], "at": now.isoformat()},
+                     f"party:flagged:{user_id}:{max(ids)}"))
+    return notify_many("party_logs_flagged", rows)

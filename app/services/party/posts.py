@@ -4,7 +4,9 @@ community (双报到) sign up.
 The last place is taken exactly once however many members ask at the same moment: a
 sign-up locks the post's row (`SELECT ... FOR UPDATE`; SQLite's write lock from BEGIN),
 counts under the lock, and a CHECK (`signup_count <= headcount`) backs it up. A member signs
-up once per post (a unique constraint).
+up once per post (a unique constraint). A member may give the place back before the post
+starts, unless already checked in: the cancel takes the same post row lock, so a freed
+place is taken once too.
 
 Lock order: the post row, then the member's user row.
 """
@@ -18,8 +20,10 @@ from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.extensions import db
 from app.models import (
     Community,
+    LogSource,
     Role,
     ServiceCategory,
+    ServiceLog,
     ServicePost,
     ServiceSignup,
     User,
@@ -96,6 +100,27 @@ def sign_up(user: User, post_id: int) -> tuple[ServicePost, ServiceSignup]:
     post.signup_count += 1
     db.session.commit()
     return post, signup
+
+
+def cancel_signup(user: User, post_id: int) -> ServicePost:
+    """Give my place back before the post starts (409 `post_started`; `already_checked_in`
+    once I checked in, which opens half an hour early; `not_signed_up`). One transaction."""
+    post = get_post(post_id, for_update=True)  # the same lock as a sign-up
+    lock_member(user.id)
+    signup = db.session.scalar(sa.select(ServiceSignup).where(
+        ServiceSignup.post_id == post.id, ServiceSignup.member_id == user.id))
+    if signup is None:
+        raise Conflict("你没有报名该服务岗位", code="not_signed_up")
+    if db.session.scalar(sa.select(ServiceLog.id).where(
+            ServiceLog.post_id == post.id, ServiceLog.member_id == user.id,
+            ServiceLog.source == LogSource.CHECKIN)) is not None:
+        raise Conflict("你已签到，不能取消报名", code="already_checked_in")
+    if post.starts_at <= utcnow():
+        raise Conflict("服务已开始，不能取消报名", code="post_started")
+    db.session.delete(signup)
+    post.signup_count -= 1
+    db.session.commit()
+    return post
 
 
 def signed_up(user_id: int, post_id: int) -> bool:

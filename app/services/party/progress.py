@@ -63,8 +63,9 @@ def me(user: User, cursor: str | None, limit: int) -> dict:
     year = timeutil.today().year
     times, hours = totals([user.id], year).get(user.id, (0, Decimal("0.0")))
     target_times, target_hours = targets()
+    # The post joined in the same query (many-to-one, so the page's LIMIT still counts logs).
     history = paginate(sa.select(ServiceLog).where(ServiceLog.member_id == user.id)
-                       .options(orm.selectinload(ServiceLog.post)),
+                       .options(orm.joinedload(ServiceLog.post)),
                        ServiceLog.id, cursor, limit, descending=True)
     return {"year": year, "times": times, "hours": hours, "target_times": target_times,
             "target_hours": target_hours, "times_met": times >= target_times,

@@ -153,3 +153,13 @@ def mine(user: User) -> list[PartyRegistration]:
         sa.select(PartyRegistration).where(PartyRegistration.user_id == user.id)
         .options(orm.selectinload(PartyRegistration.community))
         .order_by(PartyRegistration.id.desc()).limit(20)))
+
+
+def staff_community(user: User, community_id: int) -> Community:
+    """The community, for its staff (and admin): 404 `community_not_found`, else 403."""
+    community = db.session.get(Community, community_id)
+    if community is None:
+        raise NotFound("社区不存在", code="community_not_found")
+    if not has_role(user, Role.STAFF, community):
+        raise Forbidden()
+    return community

@@ -6,12 +6,14 @@ points, once.
 - `posting`: `post_wish` (who posts for which household, content security, the household's
   limit of open wishes).
 - `flow`: `TRANSITIONS` (the state machine), `LABELS`, `transition`, `available`, `may_confirm`,
-  `claim_window`, `release`, `stamp`.
-- `access`: `communities_of`, `is_volunteer`, `is_requester`, `is_party`, `holds`,
-  `sees_contact`, `can_view`, `can_view_public`, `get_visible`, `mask`, `requester_name`,
-  `masked_requester`, `contact`, `can_view_photo`.
-- `queries`: `list_wishes` (wall, mine, claimed, compound, queue), `detail`, `WishView`.
-- `timeline`: `record`, `place`, `requester_side`, `tell_requester`, `tell_claimer`,
+  `check`, `claim_window`, `released`, `release`, `stamp`.
+- `access`: `communities_of`, `wall_of`, `is_volunteer`, `is_requester`, `row_keys`, `is_party`,
+  `is_party_row`, `holds`, `sees_contact`, `sees_contact_row`, `can_view`, `can_view_public`,
+  `get_visible`, `mask`, `requester_name`, `masked_requester`, `can_view_photo`.
+- `queries`: `list_wishes` (wall, mine, claimed, compound, queue), `views`, `detail`,
+  `WishView`, `name_of`, `LIST_COLUMNS`.
+- `timeline`: `record`, `among`, `record_many`, `place`, `requester_side`, `to_requester`,
+  `to_claimer`, `reminder`, `secretaries`, `to_secretaries`, `tell_requester`, `tell_claimer`,
   `remind_claimer`, `tell_secretaries`.
 - `expiry`: `sweep_claims` (reminder, then release), `expire_published`,
   `flag_unconfirmed` (the wish jobs).

@@ -29,32 +29,75 @@ from app.models import (
     Household,
     PartyMember,
     Role,
+    ScopeKind,
     Upload,
     User,
     Wish,
     WishStatus,
 )
-from app.services.permissions import has_role
+from app.services.permissions import has_role_in
 
 MANAGERS = (Role.GRID_WORKER, Role.SECRETARY, Role.STAFF)
 HOLDING = (WishStatus.CLAIMED, WishStatus.FULFILLED)
 
 
-def communities_of(user: User) -> set[int]:
-    """The communities where `user` volunteers: their verified home's (a resident), and
-    for a party member the one they registered at (双报到)."""
-    ids: set[int] = set()
+def volunteering(household: sa.ColumnElement, member: sa.ColumnElement) -> tuple:
+    """The communities where a user volunteers, as two scalar subqueries (NULL when the
+    user has none): their verified home's (`household`), and the one a party member
+    registered at (双报到, `member`). Fed by `volunteer_params()`."""
+    home = (sa.select(Compound.community_id).join(Building).join(Household)
+            .where(Household.id == household).scalar_subquery())
+    registered = (sa.select(PartyMember.registered_community_id)
+                  .where(PartyMember.user_id == member).scalar_subquery())
+    return home, registered
+
+
+def volunteer_params(user: User) -> dict:
+    """The bound values of `volunteering()` for `user`: the household of a resident (or a
+    party member living here), and the user if a party member; None where not."""
     roles = user.roles
-    if user.household_id is not None and roles & {Role.RESIDENT, Role.PARTY_MEMBER}:
-        ids.add(db.session.scalar(
-            sa.select(Compound.community_id).join(Building).join(Household)
-            .where(Household.id == user.household_id)))
-    if Role.PARTY_MEMBER in roles:
-        registered = db.session.scalar(sa.select(PartyMember.registered_community_id)
-                                       .where(PartyMember.user_id == user.id))
-        if registered is not None:
-            ids.add(registered)
-    return ids
+    return {"volunteer_household": user.household_id
+            if roles & {Role.RESIDENT, Role.PARTY_MEMBER} else None,
+            "volunteer_member": user.id if Role.PARTY_MEMBER in roles else None}
+
+
+def _volunteering_of(user: User) -> tuple[tuple, dict]:
+    return volunteering(sa.bindparam("volunteer_household", type_=sa.Integer),
+                        sa.bindparam("volunteer_member", type_=sa.Integer)), \
+        volunteer_params(user)
+
+
+def communities_of(user: User) -> set[int]:
+    """The communities where `user` volunteers (one query, none for a plain user)."""
+    columns, params = _volunteering_of(user)
+    if not any(params.values()):
+        return set()
+    return {c for c in db.session.execute(sa.select(*columns), params).one() if c is not None}
+
+
+def home_compound(household: sa.ColumnElement) -> sa.ScalarSelect:
+    """The compound of a household (the default wall), as a scalar subquery."""
+    return (sa.select(Building.compound_id).join(Household).where(Household.id == household)
+            .scalar_subquery())
+
+
+def wall_of(user: User, compound_id: int | None) -> tuple[int, int, set[int]] | None:
+    """(compound id, its community, the user's volunteering communities) for the wall of
+    `compound_id`, or of the user's home compound when None; None when there is no such
+    compound. One query."""
+    target = home_compound(sa.literal(user.household_id)) if compound_id is None \
+        else compound_id
+    columns, params = _volunteering_of(user)
+    row = db.session.execute(sa.select(Compound.id, Compound.community_id, *columns)
+                             .where(Compound.id == target), params).first()
+    if row is None:
+        return None
+    return row[0], row[1], {c for c in row[2:] if c is not None}
+
+
+def manages_anything(user: User) -> bool:
+    """Holds a manager's grant somewhere (or is admin): their wall access depends on it."""
+    return any(g.role in MANAGERS or g.role is Role.ADMIN for g in user.grants)
 
 
 def is_requester(user: User, wish: Wish) -> bool:
@@ -69,19 +112,44 @@ def is_volunteer(user: User, wish: Wish) -> bool:
     return wish.community_id in communities_of(user)
 
 
+def row_keys(row) -> set:
+    """The scope keys of a wish read as a row mapping (queries.LIST_COLUMNS)."""
+    return {(ScopeKind.GRID, row["grid_id"]), (ScopeKind.COMPOUND, row["compound_id"]),
+            (ScopeKind.COMMUNITY, row["community_id"])}
+
+
+def _party(user: User, people: tuple, keys: set) -> bool:
+    return user.id in people or has_role_in(user, MANAGERS, keys)
+
+
 def is_party(user: User, wish: Wish) -> bool:
     """Sees the wish in full (decided from loaded rows and grants)."""
-    return (user.id in (wish.requester_id, wish.poster_id, wish.claimer_id)
-            or has_role(user, MANAGERS, wish))
+    return _party(user, (wish.requester_id, wish.poster_id, wish.claimer_id), wish.scope_keys())
+
+
+def is_party_row(user: User, row) -> bool:
+    """`is_party` for a list row (no query)."""
+    return _party(user, (row["requester_id"], row["poster_id"], row["claimer_id"]),
+                  row_keys(row))
+
+
+def _holds(user: User, claimer_id: int | None, status: WishStatus) -> bool:
+    return claimer_id == user.id and status in HOLDING
 
 
 def holds(user: User, wish: Wish) -> bool:
     """The claimer, while the claim is theirs."""
-    return wish.claimer_id == user.id and wish.status in HOLDING
+    return _holds(user, wish.claimer_id, wish.status)
 
 
 def sees_contact(user: User, wish: Wish) -> bool:
-    return holds(user, wish) or has_role(user, MANAGERS, wish)
+    return holds(user, wish) or has_role_in(user, MANAGERS, wish.scope_keys())
+
+
+def sees_contact_row(user: User, row) -> bool:
+    """`sees_contact` for a list row (no query)."""
+    return _holds(user, row["claimer_id"], row["status"]) or \
+        has_role_in(user, MANAGERS, row_keys(row))
 
 
 def can_view_public(user: User, wish: Wish) -> bool:
@@ -107,28 +175,17 @@ def mask(name: str | None) -> str:
     return (name[:1] + "**") if name else "**"
 
 
-def requester_name(wish: Wish) -> str:
-    """Who wants it, unmasked: the resident's nickname, or the household's head."""
-    if wish.requester is not None:
-        return wish.requester.nickname
-    return wish.household.head_name or "住户"
+def requester_name(row) -> str:
+    """Who wants it, unmasked, from a list row: the resident's nickname, or the household's
+    head for a household posted for."""
+    if row["requester_id"] is not None:
+        return row["requester_name"]
+    return row["head_name"] or "住户"
 
 
-def masked_requester(wish: Wish) -> str:
+def masked_requester(row) -> str:
     """How the wall names the requester: "3号楼 王**"."""
-    return f"{wish.building.name} {mask(requester_name(wish))}"
-
-
-def contact(wish: Wish) -> dict:
-    """Room and phone, for the claimer holding it and the managers. A household posted for
-    has no smartphone: the poster (its grid worker or secretary) is the one to call."""
-    household, building = wish.household, wish.building
-    person = wish.requester or wish.poster
-    return {"name": requester_name(wish),
-            "address": f"{building.compound.name}{building.name}{household.unit}单元"
-                       f"{household.room}",
-            "phone": person.phone,
-            "via": wish.poster.nickname if wish.on_behalf else None}
+    return f"{row['building_name']} {mask(requester_name(row))}"
 
 
 def can_view_photo(user: User, upload: Upload) -> bool:

@@ -4,9 +4,10 @@ pending_review → published (approve) → claimed (claim) → fulfilled (fulfil
 (confirm); rejected (reject), cancelled (cancel) and expired (the expiry job) end it early.
 `release` (the claimer, the secretary or the claim timer) and `dispute` (the requester:
 fulfilled → claimed) undo a claim that is not working, so no claim blocks a wish forever
-and a fulfilment that never happened is not confirmed. Every action checks role and state
-(403 / 409 `invalid_transition` naming the current state; a wish the user may not see is
-404), writes a timeline event and queues its notifications in the same transaction.
+and a fulfilment that never happened is not confirmed. Every action checks state, then role
+(`check`: 409 `invalid_transition` naming the current state when the state does not allow
+the action, whoever asks; 403 when it does and the user may not; a wish the user may not
+see is 404), writes a timeline event and queues its notifications in the same transaction.
 
 Points go to the claimer exactly once, at `completed` (ledger key `wish_fulfilled:<id>`);
 no timer ever completes a wish.
@@ -106,16 +107,27 @@ def available(user: User, wish: Wish) -> list[str]:
                      and not has_role(user, CANCELLERS, wish))]
 
 
+def check(user: User, wish: Wish, action: str) -> Rule:
+    """The house rule's order: an action the wish's state does not allow is 409
+    `invalid_transition` naming the state, whoever asks (a claimer whose claim was released
+    and who then fulfils a published wish learns it is published again); 403 only when the
+    state allows the action and the user may not take it."""
+    if wish.status not in TRANSITIONS[action].sources:
+        raise Conflict(f"当前状态为“{wish.status.label}”，不能执行此操作",
+                       code="invalid_transition", errors={"status": wish.status.value})
+    return transitions.check(TRANSITIONS, action, user, wish, "心愿")
+
+
 def transition(user: User, wish_id: int, action: str, note: str | None = None,
                photo_ids: list[int] | None = None, check_method: str | None = None) -> Wish:
     wish = access.get_visible(user, wish_id, for_update=True)
-    rule = transitions.check(TRANSITIONS, action, user, wish, "心愿")
+    rule = check(user, wish, action)
     photo_ids = photo_ids or []
     if rule.checks_text and note and not has_role(user, access.MANAGERS, wish):
         own_photos(user, photo_ids)  # bad input fails before the remote call
         moderation.require_pass(user, note)  # ends the transaction: lock and check again
         wish = access.get_visible(user, wish_id, for_update=True)
-        transitions.check(TRANSITIONS, action, user, wish, "心愿")
+        check(user, wish, action)
     photos = own_photos(user, photo_ids)
     before = wish.status
     APPLY[action](user, wish, note=note, photos=photos, check_method=check_method)
@@ -181,16 +193,26 @@ def _claim(user, wish, **_):
                    f"{user.nickname}认领了这个心愿，会与您联系")
 
 
-def release(wish: Wish, actor: User | None, note: str | None, event: str) -> None:
-    """Back to the wall (flushes): the claim ends, the contact with it, and the wish waits
-    another WISH_EXPIRY_DAYS for a claim. Both sides are told."""
+RELEASED_NOTE = "认领已释放，心愿重新等待认领"  # the requester's side, whoever released it
+
+
+def released(now: datetime) -> dict:
+    """The columns a release sets, for one wish here and for a batch in the claim job: the
+    claim ends, the contact with it, and the wish waits another WISH_EXPIRY_DAYS."""
+    return {"status": S.PUBLISHED, "claimer_id": None, "claimed_at": None,
+            "claim_expires_at": None, "fulfilled_at": None, "unconfirmed_at": None,
+            "due_at": now + _days("WISH_EXPIRY_DAYS")}
+
+
+def release(wish: Wish, actor: User, note: str | None, event: str) -> None:
+    """Back to the wall (flushes); the requester's side is told, and the claimer unless
+    they released it themselves."""
     claimer_id = wish.claimer_id
-    wish.status, wish.claimer_id = S.PUBLISHED, None
-    wish.claimed_at = wish.claim_expires_at = wish.fulfilled_at = wish.unconfirmed_at = None
-    wish.due_at = utcnow() + _days("WISH_EXPIRY_DAYS")
+    for column, value in released(utcnow()).items():
+        setattr(wish, column, value)
     key = f"{event}-{wish.claim_count}"
-    tell_requester(wish, key, S.PUBLISHED.label, "认领已释放，心愿重新等待认领")
-    if actor is None or actor.id != claimer_id:
+    tell_requester(wish, key, S.PUBLISHED.label, RELEASED_NOTE)
+    if actor.id != claimer_id:
         tell_claimer(claimer_id, wish, key, "已释放", note or "认领已被释放")
 
 

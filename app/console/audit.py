@@ -1,0 +1,53 @@
+"""The audit log of console writes: who, what, when, the state before and after.
+
+`record` adds the row in the caller's transaction and flushes, never commits. `audited`
+runs a service (which commits at its end) with its commits held (the mechanism of
+idempotent requests, app.services.idempotency.holding_commits), adds the audit row and
+commits once: the write and its audit row commit together or not at all. The "before" is
+read just before the service runs (the service then locks and checks the row itself).
+`snapshot` picks the audited fields of a record as JSON-safe values."""
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from app.extensions import db
+from app.models import ConsoleAudit
+from app.services.idempotency import holding_commits
+
+
+def snapshot(record, fields: tuple[str, ...]) -> dict:
+    def plain(value):
+        if isinstance(value, enum.Enum):
+            return value.value
+        if isinstance(value, datetime):
+            return value.isoformat()
+        return value
+    return {name: plain(getattr(record, name)) for name in fields}
+
+
+def record(actor_id: int, action: str, target_kind: str, target_id: int | None,
+           before: dict | None, after: dict | None) -> ConsoleAudit:
+    row = ConsoleAudit(actor_id=actor_id, action=action, target_kind=target_kind,
+                       target_id=target_id, before=before, after=after)
+    db.session.add(row)
+    db.session.flush()
+    return row
+
+
+def audited(actor_id: int, action: str, model, target_id: int, fields: tuple[str, ...],
+            work: Callable[[], object]):
+    """`work()` (a service call on the `model` row `target_id`) and its audit row, in one
+    transaction; returns what the service returned."""
+    # Plain columns, not the ORM row: the service must load (and lock) a fresh one itself.
+    current = db.session.execute(sa.select(*(getattr(model, name) for name in fields))
+                                 .where(model.id == target_id)).first()
+    before = snapshot(current, fields) if current is not None else None
+    with holding_commits():
+        result = work()
+    record(actor_id, action, model.__tablename__, target_id, before, snapshot(result, fields))
+    db.session.commit()
+    return result

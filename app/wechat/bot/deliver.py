@@ -1,0 +1,35 @@
+"""The bot's answers that cannot be passive: customer-service messages through the outbox.
+
+`queue_reply(user, dedupe_key, text)` writes a `bot_reply` notification in the caller's
+transaction on the `customer_service` channel (app.services.notifications.dispatch sends
+it with `message/custom/send`; on 45015, outside the 48-hour window, it falls back to a
+template message, then the inbox; 45047, over the quota, is not retried). It is always the
+user's inbox entry too. `stop(user)`: an unfollow turns what is still queued for them into
+inbox entries only. Flush only.
+"""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from app.extensions import db
+from app.models import Channel, DeliveryStatus, Notification, User
+from app.models.base import utcnow
+from app.services.notifications import outbox
+from app.wechat.bot.wire import REPLY_MAX
+
+
+def queue_reply(user: User, dedupe_key: str, text: str) -> bool:
+    queued = outbox.notify(user, "bot_reply", {"text": text[:REPLY_MAX], "at": utcnow().isoformat()},
+                           dedupe_key=dedupe_key)
+    if queued and user.mp_following and user.mp_openid:
+        db.session.execute(sa.update(Notification).where(
+            Notification.dedupe_key == dedupe_key, Notification.channel.is_(None))
+            .values(channel=Channel.CUSTOMER_SERVICE))
+    return queued
+
+
+def stop(user: User) -> int:
+    return db.session.execute(sa.update(Notification).where(
+        Notification.user_id == user.id, Notification.channel == Channel.CUSTOMER_SERVICE,
+        Notification.status == DeliveryStatus.PENDING)
+        .values(status=DeliveryStatus.INBOX_ONLY)).rowcount

@@ -1,0 +1,1 @@
+"""The staff console (app/console): sign-in, pages, security, and real Chromium."""
