@@ -28,7 +28,7 @@ from app.schemas.canteen import (
     MealUpdateSchema,
 )
 from app.schemas.common import page_of
-from app.security import current_user, login_required
+from app.security import current_principal, current_user, login_required
 from app.services.canteen import booking, diners, kitchen, menus
 
 blp = Blueprint("canteen", __name__, url_prefix="/api/v1", description="社区食堂")
@@ -61,13 +61,13 @@ def create_canteen(payload):
 
 
 @blp.route("/canteens/<int:canteen_id>/meals", methods=["GET"])
-@login_required
+@login_required(principal=True)
 @blp.arguments(MealArgs, location="query")
 @blp.response(200, MealSchema(many=True))
 @errors(codes={404: "canteen_not_found"})
 def list_meals(args, canteen_id):
     """A day's meals with the price for me and the seats left"""
-    return menus.list_meals(current_user(), canteen_id, args["date"])
+    return menus.list_meals(current_principal(), canteen_id, args["date"])
 
 
 @blp.route("/canteens/<int:canteen_id>/meals", methods=["POST"])

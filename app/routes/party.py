@@ -34,7 +34,7 @@ from app.schemas.party import (
     StaffScoreItemSchema,
     post_item,
 )
-from app.security import current_user, login_required
+from app.security import current_principal, current_user, login_required
 from app.services import spreadsheets
 from app.services.party import exports, hours, posts, progress, registrations, scores
 
@@ -196,14 +196,14 @@ def roster(args):
 
 
 @blp.route("/party/me", methods=["GET"])
-@login_required
+@login_required(principal=True)
 @blp.arguments(PartyMeArgs, location="query")
 @blp.response(200, MePartySchema)
 @errors(codes={403: "not_party_member", 422: "invalid_cursor"})
 def me(args):
     """My registration, this year's times and hours against the bar, the posts I signed up
     for, and my history (keyset: `cursor`, `limit`)"""
-    body = progress.me(current_user(), **args)
+    body = progress.me(current_principal(), **args)
     return {**body, "signups": [post_item(p, True) for p in body["signups"]]}
 
 

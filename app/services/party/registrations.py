@@ -151,7 +151,7 @@ def mine(user: User) -> list[PartyRegistration]:
     """My registrations, newest first (the confirmed, the pending and the history)."""
     return list(db.session.scalars(
         sa.select(PartyRegistration).where(PartyRegistration.user_id == user.id)
-        .options(orm.selectinload(PartyRegistration.community))
+        .options(orm.joinedload(PartyRegistration.community))  # many-to-one: one statement
         .order_by(PartyRegistration.id.desc()).limit(20)))
 
 
