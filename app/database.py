@@ -7,6 +7,7 @@ import functools
 import sqlite3
 import time
 
+import orjson
 import sqlalchemy as sa
 from flask import has_request_context, request
 from flask_sqlalchemy.session import Session as FlaskSession
@@ -163,3 +164,28 @@ def _sqlite_own_transactions(dbapi_connection, *_args) -> None:
     # autocommit read, SQLAlchemy has given the connection back to pysqlite: take it back.
     if isinstance(dbapi_connection, sqlite3.Connection):
         dbapi_connection.isolation_level = None
+
+
+def json_rows(dialect: str, name: str, columns: dict[str, str], rows: list) -> sa.Subquery:
+    """`rows` (lists of JSON values, in `columns`' order) as a subquery named `name`, bound
+    as ONE JSON parameter that the database unpacks (`json_array_elements` on PostgreSQL,
+    `json_each` on SQLite). A batch statement then binds one parameter however many rows it
+    carries: psycopg adapts every bound parameter separately, which for a thousand-row
+    VALUES or IN list costs more than the statement itself.
+
+    `columns` maps each column to its SQL type (`integer`, `text`, `timestamp`…); `json`
+    keeps the value as JSON (a payload column)."""
+    if dialect == "postgresql":
+        def item(i: int, kind: str) -> str:
+            return f"e->{i}" if kind == "json" else f"CAST(e->>{i} AS {kind})"
+        source = f"json_array_elements(CAST(:{name} AS json)) AS e"
+    else:
+        def item(i: int, kind: str) -> str:
+            value = f"json_extract(e.value, '$[{i}]')"
+            return value if kind == "json" else f"CAST({value} AS {kind})"
+        source = f"json_each(:{name}) AS e"
+    select = ", ".join(f"{item(i, kind)} AS {column}"
+                       for i, (column, kind) in enumerate(columns.items()))
+    return sa.text(f"SELECT {select} FROM {source}").bindparams(
+        **{name: orjson.dumps(rows).decode()}).columns(
+        *[sa.column(column) for column in columns]).subquery(name)

@@ -22,11 +22,11 @@ says how late it is ("办结已超时 3 小时，请尽快督办", see `late_by`
 """
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
+from app.database import json_rows
 from app.extensions import db
 from app.models import (
     OPEN_STATUSES,
@@ -119,16 +119,6 @@ def _on_postgresql() -> bool:
     return db.session.get_bind().dialect.name == "postgresql"
 
 
-def _json_rows(name: str, columns: dict[str, str], rows: list) -> sa.Subquery:
-    """PostgreSQL: `rows` (lists of JSON values) as a subquery named `name` with these
-    columns (`{column: SQL type}`, in the rows' order)."""
-    select = ", ".join(f"CAST(e->>{i} AS {kind}) AS {column}"
-                       for i, (column, kind) in enumerate(columns.items()))
-    return sa.text(f"SELECT {select} FROM json_array_elements(CAST(:{name} AS json)) AS e") \
-        .bindparams(**{name: json.dumps(rows, ensure_ascii=False)}) \
-        .columns(*[sa.column(column) for column in columns]).subquery(name)
-
-
 def _naive(at: datetime | None) -> str | None:
     """A UTCDateTime as stored (naive UTC), for a JSON row."""
     return None if at is None else at.astimezone(timezone.utc).replace(tzinfo=None).isoformat()
@@ -137,7 +127,7 @@ def _naive(at: datetime | None) -> str | None:
 def _queued_before(keys: list[str]) -> set[str]:
     """Which of these dedupe keys are in the outbox already (a step sent by an earlier run)."""
     if _on_postgresql():
-        given = _json_rows("k", {"key": "text"}, [[key] for key in keys])
+        given = json_rows("postgresql", "k", {"key": "text"}, [[key] for key in keys])
         return set(db.session.scalars(sa.select(Notification.dedupe_key).where(
             Notification.dedupe_key.in_(sa.select(given.c.key)))))
     seen: set[str] = set()
@@ -155,7 +145,7 @@ def _record(events: list[dict], now: datetime) -> None:
         return
     columns = {"incident_id": "integer", "action": "text", "from_status": "text",
                "to_status": "text", "note": "text"}
-    rows = _json_rows("e", columns, [[event[c] for c in columns] for event in events])
+    rows = json_rows("postgresql", "e", columns, [[event[c] for c in columns] for event in events])
     db.session.execute(sa.insert(IncidentEvent).from_select(
         ["incident_id", "action", "from_status", "to_status", "note", "actor_id", "photo_ids",
          "created_at"],
@@ -205,7 +195,7 @@ def _advance(batch: list, now: datetime) -> None:
     ids = [row.id for row in batch]
     at = [next_step_at(row, after=now) for row in batch]
     if _on_postgresql():
-        rows = _json_rows("v", {"id": "integer", "at": "timestamp"},
+        rows = json_rows("postgresql", "v", {"id": "integer", "at": "timestamp"},
                           [[i, _naive(a)] for i, a in zip(ids, at, strict=True)])
         db.session.execute(sa.update(Incident).where(Incident.id == rows.c.id)
                            .values(sla_next_at=rows.c.at)

@@ -14,25 +14,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from app.database import json_rows
 from app.extensions import db
 from app.models import DeliveryStatus, Notification, User
 from app.models.base import utcnow
 from app.services.notifications import templates
 
 INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
-# The rows of a batch travel as one JSON array parameter, unpacked by the database: binding
-# eight parameters per row costs the driver more than the INSERT itself (psycopg adapts
-# each one separately).
-_UNPACK = {
-    "postgresql": ("json_array_elements(CAST(:rows AS json)) AS e",
-                   "CAST(e->>0 AS integer)", "e->>1", "e->2"),
-    "sqlite": ("json_each(:rows) AS e", "CAST(json_extract(e.value, '$[0]') AS INTEGER)",
-               "json_extract(e.value, '$[1]')", "json_extract(e.value, '$[2]')"),
-}
+# The rows of a batch travel as one JSON array parameter (app.database.json_rows).
 COLUMNS = ["user_id", "dedupe_key", "payload", "template_key", "status", "attempts",
            "next_attempt_at", "created_at"]
 
@@ -85,11 +77,9 @@ def notify_many(template_key: str, rows: Iterable[tuple[int, dict, str]]) -> int
         values.append((user_id, dedupe_key, data))
     if not values:
         return 0
-    table, user_id, dedupe_key, payload = _UNPACK[db.session.get_bind().dialect.name]
-    unpacked = sa.text(f"SELECT {user_id} AS user_id, {dedupe_key} AS dedupe_key, "
-                       f"{payload} AS payload FROM {table}").bindparams(
-        rows=orjson.dumps(values).decode()).columns(
-        sa.column("user_id"), sa.column("dedupe_key"), sa.column("payload")).subquery("v")
+    unpacked = json_rows(db.session.get_bind().dialect.name, "rows",
+                         {"user_id": "integer", "dedupe_key": "text", "payload": "json"},
+                         values)
     source = sa.select(unpacked.c.user_id, unpacked.c.dedupe_key, unpacked.c.payload,
                        *_constants(template_key)).where(sa.true())
     return len(db.session.execute(_insert_from(source)).all())
