@@ -18,6 +18,7 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt
 install: $(BIN)/.installed
 
 run: install
+	scripts/pdf-fonts   # the Chinese font of the notice PDF (apt-get as root, else says what)
 	flask db upgrade
 	flask seed-demo
 	APP_PORT=$${PORT:-5000} honcho start -f Procfile.dev

@@ -189,3 +189,13 @@ def json_rows(dialect: str, name: str, columns: dict[str, str], rows: list) -> s
     return sa.text(f"SELECT {select} FROM {source}").bindparams(
         **{name: orjson.dumps(rows).decode()}).columns(
         *[sa.column(column) for column in columns]).subquery(name)
+
+
+def expire_loaded(model: type, key: str, values, attributes: list[str]) -> None:
+    """After a bulk UPDATE (`synchronize_session=False`): the objects of `model` loaded in
+    this session whose `key` is among `values` read `attributes` afresh next time."""
+    from app.extensions import db
+    wanted = set(values)
+    for loaded in list(db.session.identity_map.values()):
+        if isinstance(loaded, model) and getattr(loaded, key) in wanted:
+            db.session.expire(loaded, attributes)

@@ -1,6 +1,6 @@
 """File storage behind a small interface; a local directory by default.
 
-Another backend (object storage) implements the same three methods and is chosen in
+Another backend (object storage) implements the same methods and is chosen in
 `get_storage()`.
 """
 from __future__ import annotations
@@ -36,6 +36,18 @@ class LocalStorage:
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
+
+    def prune(self, prefix: str, older_than: float) -> int:
+        """Delete the files under `prefix` last written before `older_than` (a Unix time);
+        how many went."""
+        folder, gone = self._path(prefix), 0
+        if not folder.is_dir():
+            return 0
+        for path in folder.rglob("*"):
+            if path.is_file() and path.stat().st_mtime < older_than:
+                path.unlink(missing_ok=True)
+                gone += 1
+        return gone
 
 
 def get_storage() -> LocalStorage:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date
 
 import sqlalchemy as sa
 
@@ -23,7 +23,7 @@ def snapshot(record, fields: tuple[str, ...]) -> dict:
     def plain(value):
         if isinstance(value, enum.Enum):
             return value.value
-        if isinstance(value, datetime):
+        if isinstance(value, date):  # datetimes too
             return value.isoformat()
         return value
     return {name: plain(getattr(record, name)) for name in fields}

@@ -9,7 +9,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from app.jobs import canteen, digest, housekeeping, incidents, notices, party, redemptions, visits, wishes
+from app.jobs import (
+    canteen,
+    digest,
+    excel,
+    housekeeping,
+    incidents,
+    notices,
+    party,
+    redemptions,
+    visits,
+    wishes,
+)
 from app.jobs.bot import run as run_bot_deferred
 
 
@@ -76,6 +87,9 @@ JOBS: list[Job] = [
         "Every Thursday, remind secretaries whose notice for last week is not published."),
     Job("bot-deferred", run_bot_deferred, {"trigger": "interval", "minutes": 1},
         "Run the bot's queued messages (photos, filings) whose thread died or failed."),
+    Job("console-exports", excel.run, {"trigger": "interval", "minutes": 1},
+        "Build the console's big Excel exports (over 10,000 rows), store each file and put "
+        "a download link only its owner can use in their inbox."),
 ]
 
 

@@ -1,5 +1,6 @@
 """dispatch-housekeeping: leases back to the queue, old rows pruned, expired household
-invites closed (their codes may be drawn again), spent console sign-in nonces removed."""
+invites closed (their codes may be drawn again), spent console sign-in nonces removed, and
+console uploads waiting for an import commit that never came (a dry run left) deleted."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -18,10 +19,12 @@ from app.models import (
 from app.models.base import utcnow
 from app.services.households import invites
 from app.services.notifications.dispatch import release_expired_leases
+from app.storage import get_storage
 
 IDEMPOTENCY_RETENTION = timedelta(days=7)
 JOB_HISTORY_RETENTION = timedelta(days=30)
 NONCE_RETENTION = timedelta(days=1)
+IMPORT_UPLOAD_RETENTION = timedelta(days=1)  # a dry run's file, its error workbook
 DONE = (DeliveryStatus.SENT, DeliveryStatus.INBOX_ONLY, DeliveryStatus.FAILED)
 
 
@@ -39,6 +42,9 @@ def run(dry_run: bool = False) -> dict:
     # A console sign-in nonce lives minutes; a day later it can only be clutter.
     nonces = db.session.execute(sa.delete(ConsoleNonce).where(
         ConsoleNonce.expires_at < now - NONCE_RETENTION)).rowcount
+    uploads = 0 if dry_run else get_storage().prune(
+        "imports", (now - IMPORT_UPLOAD_RETENTION).timestamp())
     return {"leases_released": released, "notifications_pruned": pruned,
             "idempotency_keys_pruned": keys, "job_runs_pruned": runs,
-            "invites_closed": invites_closed, "console_nonces_pruned": nonces}
+            "invites_closed": invites_closed, "console_nonces_pruned": nonces,
+            "import_uploads_pruned": uploads}

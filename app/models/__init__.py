@@ -16,6 +16,7 @@ from app.models.canteen import (  # noqa: F401
                             PayWith,
 )
 from app.models.console import ConsoleAudit, ConsoleNonce, ConsoleSession  # noqa: F401
+from app.models.excel import ExportJob, ExportStatus  # noqa: F401
 from app.models.idempotency import IdempotencyRecord  # noqa: F401
 from app.models.incidents import (  # noqa: F401
                             OPEN_STATUSES,
@@ -24,6 +25,7 @@ from app.models.incidents import (  # noqa: F401
                             IncidentCategory,
                             IncidentEvent,
                             IncidentFollower,
+                            IncidentSlaClock,
                             IncidentStatus,
                             RejectReason,
 )

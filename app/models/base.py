@@ -5,6 +5,7 @@ import enum
 from datetime import datetime, timezone
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, object_session
 from sqlalchemy.types import TypeDecorator
 
 
@@ -60,3 +61,22 @@ def render_item(type_, obj, autogen_context):
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime()"
     return False
+
+
+class Versioned:
+    """A row edited through forms: an integer `version` that every ORM update with a real
+    column change bumps (the listener below), whoever writes it, API or console. The
+    console's edit forms carry the version they showed and refuse a stale submit
+    (app.console.edits). Core UPDATEs (`sa.update(...)`) do not bump it: a reward's
+    stock taken by a redemption is not an edit."""
+
+    version: Mapped[int] = mapped_column(default=1, server_default=sa.text("1"))
+
+
+@sa.event.listens_for(Versioned, "before_update", propagate=True)
+def _bump_version(mapper, connection, target) -> None:
+    # No WHERE version = ... (as `version_id_col` would add): API writes keep their
+    # last-write-wins behaviour under races instead of failing with StaleDataError.
+    session = object_session(target)
+    if session is not None and session.is_modified(target, include_collections=False):
+        target.version = type(target).version + 1

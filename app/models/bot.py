@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
-from app.models.base import LabelledEnum, UTCDateTime, str_enum, utcnow
+from app.models.base import LabelledEnum, UTCDateTime, Versioned, str_enum, utcnow
 
 TITLE_MAX = 60
 ANSWER_MAX = 2000
@@ -73,7 +73,7 @@ class BotInbound(db.Model):
     )
 
 
-class GuideEntry(db.Model):
+class GuideEntry(Versioned, db.Model):
     """One 办事指南 item: what to bring, when, where, who owns it."""
 
     __tablename__ = "guide_entries"

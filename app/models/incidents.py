@@ -2,8 +2,10 @@
 
 An incident's org columns (building, compound, grid, community) are copied from its
 building when it is filed, so every list and permission check is one indexed column away.
-`sla_next_at` is the next moment the SLA job must look at an incident (a reminder or a
-breach step), so the job reads only due rows through one index.
+`Incident.sla_next_at` is the next moment the SLA job must look at an incident (a reminder
+or a breach step). It lives in its own narrow table, `incident_sla_clocks` (one row per
+incident on its ladder), so the job reads only due rows through one index and moves them
+on without rewriting the incident's wide row and its nine indexes every minute.
 """
 from __future__ import annotations
 
@@ -37,6 +39,8 @@ class IncidentStatus(LabelledEnum):
 OPEN_STATUSES = (IncidentStatus.SUBMITTED, IncidentStatus.PENDING_REVIEW,
                  IncidentStatus.DISPATCHED, IncidentStatus.ACCEPTED,
                  IncidentStatus.IN_PROGRESS, IncidentStatus.ESCALATED)
+# The same, as SQL, for the partial index of open incidents (ix_incidents_open_due).
+OPEN_SQL = "status IN ({})".format(", ".join(f"'{s.value}'" for s in OPEN_STATUSES))
 
 
 class RejectReason(LabelledEnum):
@@ -62,6 +66,15 @@ class IncidentCategory(db.Model):
     anonymous_allowed: Mapped[bool] = mapped_column(default=True)
     active: Mapped[bool] = mapped_column(default=True)
     sort_order: Mapped[int] = mapped_column(default=0)
+
+
+class IncidentSlaClock(db.Model):
+    """When the SLA job must next look at an open incident; `next_at` is empty once its
+    ladder has run out (the next transition starts it again)."""
+    __tablename__ = "incident_sla_clocks"
+    incident_id: Mapped[int] = mapped_column(sa.ForeignKey("incidents.id"), primary_key=True)
+    next_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    __table_args__ = (sa.Index("ix_incident_sla_clocks_due", "next_at", "incident_id"),)
 
 
 class Incident(db.Model):
@@ -97,7 +110,6 @@ class Incident(db.Model):
     rating: Mapped[Optional[int]] = mapped_column()
     follower_count: Mapped[int] = mapped_column(default=0)
     reopen_count: Mapped[int] = mapped_column(default=0)
-    sla_next_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -105,6 +117,20 @@ class Incident(db.Model):
     assignee: Mapped[Optional[User]] = relationship(foreign_keys=[assignee_id])
     category: Mapped[IncidentCategory] = relationship()
     building: Mapped[Building] = relationship(foreign_keys=[building_id])
+    sla_clock: Mapped[Optional[IncidentSlaClock]] = relationship(cascade="all, delete-orphan")
+
+    @property
+    def sla_next_at(self) -> datetime | None:
+        return self.sla_clock.next_at if self.sla_clock is not None else None
+
+    @sla_next_at.setter
+    def sla_next_at(self, at: datetime | None) -> None:
+        if at is None:
+            self.sla_clock = None  # off the ladder (closed): the clock row goes
+        elif self.sla_clock is None:
+            self.sla_clock = IncidentSlaClock(next_at=at)
+        else:
+            self.sla_clock.next_at = at
 
     __table_args__ = (
         sa.Index("ix_incidents_reporter", "reporter_id", "id"),
@@ -113,9 +139,21 @@ class Incident(db.Model):
         sa.Index("ix_incidents_compound", "compound_id", "id"),
         sa.Index("ix_incidents_grid", "grid_id", "id"),
         sa.Index("ix_incidents_community", "community_id", "id"),
-        sa.Index("ix_incidents_sla", "sla_next_at"),
         sa.Index("ix_incidents_status_resolved", "status", "resolved_at"),
         sa.Index("ix_incidents_nearby", "category_id", "lat"),
+        # The weekly notice (app.services.notices.sources): the week's reports, whatever
+        # the size of the history (its open ones come through ix_incidents_status_resolved).
+        sa.Index("ix_incidents_created", "created_at"),
+        # The console dashboard (incidents.stats.dashboard; migration 0090): a community's
+        # incidents filed in a range, counted from the index alone, and the open ones (a
+        # partial index) by deadline with their scope and building.
+        sa.Index("ix_incidents_community_created", "community_id", "created_at",
+                 postgresql_include=["status", "category_id", "responded_at", "respond_by",
+                                     "resolved_at", "resolve_by"]),
+        sa.Index("ix_incidents_open_due", "resolve_by",
+                 postgresql_include=["community_id", "compound_id", "grid_id", "building_id",
+                                     "status", "id"],
+                 postgresql_where=sa.text(OPEN_SQL), sqlite_where=sa.text(OPEN_SQL)),
         sa.CheckConstraint("rating IS NULL OR rating BETWEEN 1 AND 5", name="rating_range"),
     )
 
@@ -141,7 +179,13 @@ class IncidentEvent(db.Model):
     photo_ids: Mapped[list] = mapped_column(sa.JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     actor: Mapped[Optional[User]] = relationship()
-    __table_args__ = (sa.Index("ix_incident_events_incident", "incident_id", "id"),)
+    __table_args__ = (
+        sa.Index("ix_incident_events_incident", "incident_id", "id"),
+        # The weekly notice's escalations of the week (a few rows among every event).
+        sa.Index("ix_incident_events_escalated", "created_at",
+                 sqlite_where=sa.text("action = 'escalate'"),
+                 postgresql_where=sa.text("action = 'escalate'")),
+    )
 
 
 class IncidentFollower(db.Model):

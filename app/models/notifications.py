@@ -60,8 +60,11 @@ class Notification(db.Model):
         sa.Index("ix_notifications_pending", "next_attempt_at", "id",
                  postgresql_where=sa.text("status = 'pending'"),
                  sqlite_where=sa.text("status = 'pending'")),
-        # Rows by status: claims in flight whose lease ran out, finished rows to prune.
-        sa.Index("ix_notifications_queue", "status", "next_attempt_at"),
+        # Rows past pending, by status: claims in flight whose lease ran out, finished rows
+        # to prune. A new row is pending, so queueing one does not write this index.
+        sa.Index("ix_notifications_queue", "status", "next_attempt_at",
+                 postgresql_where=sa.text("status <> 'pending'"),
+                 sqlite_where=sa.text("status <> 'pending'")),
         # The inbox: a user's rows, newest first.
         sa.Index("ix_notifications_inbox", "user_id", "id"),
     )

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
-from app.models.base import LabelledEnum, UTCDateTime, str_enum, utcnow
+from app.models.base import LabelledEnum, UTCDateTime, Versioned, str_enum, utcnow
 
 
 class CareTag(LabelledEnum):
@@ -41,7 +41,7 @@ class Community(db.Model):
     __table_args__ = (sa.UniqueConstraint("street_id", "name"),)
 
 
-class Grid(db.Model):
+class Grid(Versioned, db.Model):
     __tablename__ = "grids"
     id: Mapped[int] = mapped_column(primary_key=True)
     community_id: Mapped[int] = mapped_column(sa.ForeignKey("communities.id"), index=True)
@@ -50,7 +50,7 @@ class Grid(db.Model):
     __table_args__ = (sa.UniqueConstraint("community_id", "name"),)
 
 
-class Compound(db.Model):
+class Compound(Versioned, db.Model):
     __tablename__ = "compounds"
     id: Mapped[int] = mapped_column(primary_key=True)
     community_id: Mapped[int] = mapped_column(sa.ForeignKey("communities.id"), index=True)
@@ -62,7 +62,7 @@ class Compound(db.Model):
     __table_args__ = (sa.UniqueConstraint("community_id", "name"),)
 
 
-class Building(db.Model):
+class Building(Versioned, db.Model):
     __tablename__ = "buildings"
     id: Mapped[int] = mapped_column(primary_key=True)
     compound_id: Mapped[int] = mapped_column(sa.ForeignKey("compounds.id"), index=True)
@@ -75,13 +75,15 @@ class Building(db.Model):
     __table_args__ = (sa.UniqueConstraint("compound_id", "name"),)
 
 
-class Household(db.Model):
+class Household(Versioned, db.Model):
     __tablename__ = "households"
     id: Mapped[int] = mapped_column(primary_key=True)
     building_id: Mapped[int] = mapped_column(sa.ForeignKey("buildings.id"), index=True)
     unit: Mapped[str] = mapped_column(sa.String(16))
     room: Mapped[str] = mapped_column(sa.String(16))
     head_name: Mapped[Optional[str]] = mapped_column(sa.String(32))
+    # The head's phone as the grid worker wrote it down (personal data: managing roles only).
+    head_phone: Mapped[Optional[str]] = mapped_column(sa.String(20))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     building: Mapped[Building] = relationship()
     tags: Mapped[list["HouseholdTag"]] = relationship(

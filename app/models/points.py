@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
-from app.models.base import LabelledEnum, UTCDateTime, str_enum, utcnow
+from app.models.base import LabelledEnum, UTCDateTime, Versioned, str_enum, utcnow
 from app.models.org import Community
 from app.models.uploads import Upload
 from app.models.users import ScopeKind, User
@@ -83,7 +83,7 @@ def _append_only(_mapper, _connection, entry: LedgerEntry) -> None:
     raise RuntimeError(f"ledger entry {entry.id} is append-only; post a correcting entry")
 
 
-class Reward(db.Model):
+class Reward(Versioned, db.Model):
     """Something in a community's 爱心积分超市."""
 
     __tablename__ = "rewards"

@@ -79,9 +79,11 @@ class Visit(db.Model):
             "(subject = 'household' AND household_id IS NOT NULL AND member_id IS NULL) OR "
             "(subject = 'floating_member' AND member_id IS NOT NULL AND household_id IS NULL)",
             name="one_subject"),
-        sa.Index("ix_visits_household", "household_id", "visited_at"),
-        sa.Index("ix_visits_member", "member_id", "visited_at"),
+        # The last visit of a subject (due list): one probe, in the order asked (with id).
+        sa.Index("ix_visits_household", "household_id", "visited_at", "id"),
+        sa.Index("ix_visits_member", "member_id", "visited_at", "id"),
         sa.Index("ix_visits_compound", "compound_id", "visited_at"),
+        sa.Index("ix_visits_visited", "visited_at"),  # the weekly notice: the week's visits
     )
 
 

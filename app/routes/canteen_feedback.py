@@ -7,6 +7,7 @@ from app.routes.common import Blueprint, errors, idempotent
 from app.schemas.canteen_feedback import (
     FeedbackCreateSchema,
     FeedbackListArgs,
+    FeedbackModerationSchema,
     FeedbackReplySchema,
     FeedbackSchema,
     RatingsArgs,
@@ -64,6 +65,17 @@ def get_feedback(feedback_id):
 def reply(payload, feedback_id):
     """Answer a note once (the staff); its author is told"""
     return feedback.reply(current_user(), feedback_id, payload["reply"])
+
+
+@blp.route("/canteen-feedback/<int:feedback_id>/moderation", methods=["POST"])
+@login_required
+@blp.arguments(FeedbackModerationSchema)
+@blp.response(200, FeedbackSchema)
+@errors(403, codes={404: "feedback_not_found", 409: "invalid_transition"})
+def moderate(payload, feedback_id):
+    """Release a held note or hide a held or visible one (the canteen's and the community's
+    staff)"""
+    return feedback.moderate(current_user(), feedback_id, payload["action"])
 
 
 @blp.route("/canteens/<int:canteen_id>/ratings", methods=["GET"])

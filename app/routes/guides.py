@@ -1,9 +1,11 @@
-"""办事指南: the catalog (anyone signed in reads, the community's staff write), a match
-preview, and the questions the bot could not answer (gaps, 人工 tickets)."""
+"""办事指南: the catalog (anyone signed in reads, the community's staff write, export and
+import it as .xlsx through app.services.excel), a match preview, and the questions the bot
+could not answer (gaps, 人工 tickets)."""
 from __future__ import annotations
 
 from app.routes.common import Blueprint, errors
 from app.schemas.common import PageArgs, page_of
+from app.schemas.excel import ImportArgs, ImportFileSchema, ImportReportSchema
 from app.schemas.guides import (
     GapSchema,
     GuideEntryInput,
@@ -18,6 +20,8 @@ from app.schemas.guides import (
 )
 from app.security import current_user, login_required
 from app.services import spreadsheets
+from app.services.excel import guides as excel_guides
+from app.services.excel import kinds
 from app.services.guides import catalog, handoff, matching
 
 blp = Blueprint("guides", __name__, url_prefix="/api/v1", description="办事指南")
@@ -53,6 +57,20 @@ def export(args):
     """Staff: the community's whole catalog as an Excel file (deleted entries marked)"""
     data, filename, fallback = catalog.export_workbook(current_user(), args["community_id"])
     return spreadsheets.xlsx_response(data, filename, fallback)
+
+
+@blp.route("/guides/import", methods=["POST"])
+@login_required
+@blp.arguments(ImportArgs, location="query")
+@blp.arguments(ImportFileSchema, location="files")
+@blp.response(200, ImportReportSchema)
+@errors(403, codes={413: "payload_too_large",
+                    422: ["invalid_spreadsheet", "import_invalid", "community_required"]})
+def import_entries(args, files):
+    """Staff: import the catalog from .xlsx (`dry_run=1`: only check); all rows or none"""
+    report = kinds.run(excel_guides.KIND, current_user(), files["file"].read(),
+                       {"community_id": args["community_id"]}, commit=not args["dry_run"])
+    return report.as_dict()
 
 
 @blp.route("/guides/match", methods=["GET"])
@@ -121,3 +139,13 @@ def tickets(args):
 def answer(payload, ticket_id):
     """Staff: answer a ticket (a customer-service message to the follower)"""
     return handoff.answer_ticket(current_user(), ticket_id, payload["answer"])
+
+
+@blp.route("/guides/gaps/<int:gap_id>/resolve", methods=["POST"])
+@login_required
+@blp.response(200, GapSchema)
+@errors(codes={404: "gap_not_found", 409: "gap_already_resolved"})
+def resolve_gap(gap_id):
+    """Staff: take an unanswered question off the gap list (the catalog now covers it, or
+    it needs no entry)"""
+    return handoff.resolve_gap(current_user(), gap_id)

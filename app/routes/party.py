@@ -32,6 +32,7 @@ from app.schemas.party import (
     ServicePostSchema,
     ServiceQRSchema,
     StaffScoreItemSchema,
+    me_body,
     post_item,
 )
 from app.security import current_principal, current_user, login_required
@@ -198,13 +199,15 @@ def roster(args):
 @blp.route("/party/me", methods=["GET"])
 @login_required(principal=True)
 @blp.arguments(PartyMeArgs, location="query")
-@blp.response(200, MePartySchema)
+# A hot read: `me_body()` builds the JSON, not dumped a second time; the schema documents it.
+@blp.response(200)
+@blp.doc(responses={"200": {"description": "OK", "content": {"application/json": {
+    "schema": MePartySchema}}}})
 @errors(codes={403: "not_party_member", 422: "invalid_cursor"})
 def me(args):
     """My registration, this year's times and hours against the bar, the posts I signed up
     for, and my history (keyset: `cursor`, `limit`)"""
-    body = progress.me(current_principal(), **args)
-    return {**body, "signups": [post_item(p, True) for p in body["signups"]]}
+    return me_body(progress.me(current_principal(), **args))
 
 
 @blp.route("/party/roster.xlsx", methods=["GET"])

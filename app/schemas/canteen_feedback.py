@@ -7,6 +7,7 @@ from marshmallow import Schema, fields, validate
 
 from app.models import FeedbackStatus
 from app.schemas.common import MONTH, PageArgs, Text, labelled
+from app.services.canteen.feedback import MODERATION
 
 TEXT_MAX = 500
 STATUSES = [status.value for status in FeedbackStatus]
@@ -23,6 +24,12 @@ class FeedbackCreateSchema(Schema):
 
 class FeedbackReplySchema(Schema):
     reply = Text(required=True, multiline=True, validate=validate.Length(min=1, max=TEXT_MAX))
+
+
+class FeedbackModerationSchema(Schema):
+    action = fields.String(required=True, validate=validate.OneOf(
+        list(MODERATION), error="应为 release（公开）或 hide（隐藏）"),
+        metadata={"description": "release：公开待审核的意见；hide：隐藏待审核或已公开的意见"})
 
 
 class FeedbackListArgs(PageArgs):

@@ -66,6 +66,7 @@ class GapSchema(Schema):
     question = fields.String()
     best_entry_id = fields.Integer(allow_none=True)
     score = fields.Float()
+    resolved = fields.Boolean()
     created_at = fields.DateTime()
 
 

@@ -43,7 +43,7 @@ def wish_item(view: queries.WishView) -> dict:
         "compound": {"id": row["compound_id"], "name": row["compound_name"]},
         "building": {"id": row["building_id"], "name": row["building_name"]},
         "requester": requester, "on_behalf": row["on_behalf"],
-        "poster": {"id": row["poster_id"], "name": row["poster_name"]} if full else None,
+        "poster": {"id": row["poster_id"], "name": queries.poster(row)} if full else None,
         "claimer": claimer, "public_view": not full, "contact": view.contact,
         "photos": _photos(row["photo_ids"]),
         "flagged": row["flagged"] if full else None,

@@ -160,6 +160,11 @@ def test_moderation_decisions_go_through_the_flows_and_are_audited(
     assert refused.status_code == 302 and refused.headers["Location"] == "/console/moderation"
     assert "请说明不通过的原因" in secretary.get("/console/moderation").text
     assert wish_status(app, wish) is WishStatus.PENDING_REVIEW and len(audit_rows()) == count
+    # A note longer than the API takes: its schema's message, nothing changed.
+    secretary.post(f"/console/moderation/wishes/{wish}",
+                   data={"csrf_token": csrf, "decision": "reject", "note": "长" * 301})
+    assert "说明：" in secretary.get("/console/moderation").text
+    assert wish_status(app, wish) is WishStatus.PENDING_REVIEW and len(audit_rows()) == count
     secretary.post(f"/console/moderation/wishes/{wish}",
                    data={"csrf_token": csrf, "decision": "reject", "note": "重复发布"})
     assert wish_status(app, wish) is WishStatus.REJECTED

@@ -11,7 +11,7 @@ from app.extensions import db
 from app.jobs import get_job
 from app.jobs.incidents import open_work, run_auto_close, run_sla
 from app.jobs.runner import run_job
-from app.models import Incident, IncidentEvent, IncidentStatus, Notification
+from app.models import Incident, IncidentEvent, IncidentFollower, IncidentStatus, Notification, User
 from app.models.base import utcnow
 
 
@@ -100,14 +100,25 @@ def test_resolved_and_unconfirmed_closes_itself_after_72_hours(quiet, report, ac
         act("demo-grid-worker", incident_id, "resolve", note="好了",
             photo_ids=[photo(people["demo-grid-worker"])])
     with time_machine.travel(at(start, 71 * 60), tick=False):
-        assert run_auto_close() == {"closed": 0}
+        assert run_auto_close() == {"closed": 0, "told": 0}
+    follower = db.session.get(User, quiet["users"]["demo-resident-2"])
+    db.session.add(IncidentFollower(incident_id=incident_id, user_id=follower.id))
+    db.session.commit()
     with time_machine.travel(at(start, 72 * 60 + 1), tick=False):
-        assert run_job(get_job("incident-auto-close"), "test") == {"closed": 1}
+        assert run_job(get_job("incident-auto-close"), "test") == {"closed": 1, "told": 2}
+        assert run_auto_close() == {"closed": 0, "told": 0}  # closed once, told once
     incident = db.session.get(Incident, incident_id)
     assert incident.status is IncidentStatus.CLOSED and incident.close_reason.value == "auto_closed"
     last = db.session.scalars(sa.select(IncidentEvent).where(
         IncidentEvent.incident_id == incident_id).order_by(IncidentEvent.id.desc())).first()
     assert last.action == "auto_close" and "自动关闭" in last.note and last.actor_id is None
+    assert (last.from_status, last.to_status) == ("resolved", "closed")
+    told = {row.user_id: row.payload for row in db.session.scalars(sa.select(Notification).where(
+        Notification.dedupe_key.like(f"incident:{incident_id}:auto_close:%")))}
+    reporter = incident.reporter_id
+    assert set(told) == {reporter, follower.id}
+    assert told[reporter]["whose"] == "您上报的" and told[follower.id]["whose"] == "您关注的"
+    assert all(p["status"] == "已关闭" and "自动关闭" in p["note"] for p in told.values())
 
 
 def test_open_incidents_feed_the_grid_workers_digest(quiet, report):

@@ -65,6 +65,28 @@ def test_housekeeping_removes_console_nonces_a_day_past_their_expiry(app, ctx):
         "recent", "live"}
 
 
+def test_housekeeping_deletes_import_uploads_left_a_day_ago(app, ctx):
+    import os
+    import time
+
+    from app.storage import get_storage
+
+    storage = get_storage()
+    for key in ("imports/7/old.xlsx", "imports/7/old-errors.xlsx", "imports/8/fresh.xlsx",
+                "photos/keep.jpg"):
+        storage.save(key, b"x")
+    day_old = time.time() - 25 * 3600
+    for key in ("imports/7/old.xlsx", "imports/7/old-errors.xlsx", "photos/keep.jpg"):
+        os.utime(storage._path(key), (day_old, day_old))
+    assert run_job(get_job("dispatch-housekeeping"), "t", dry_run=True)[
+        "import_uploads_pruned"] == 0  # a dry run deletes nothing
+    assert storage._path("imports/7/old.xlsx").exists()
+    assert run_job(get_job("dispatch-housekeeping"), "t")["import_uploads_pruned"] == 2
+    assert storage.read("imports/8/fresh.xlsx") == b"x"  # waiting for its commit
+    assert storage.read("photos/keep.jpg") == b"x"  # only imports/ is pruned
+    assert not storage._path("imports/7/old.xlsx").exists()
+
+
 def test_housekeeping_returns_expired_leases_to_the_queue(app, make_user):
     from app.services.notifications import dispatch
 

@@ -111,6 +111,15 @@ def test_gaps_and_tickets_are_staffs_only(app, client, world, people):
     assert again.status_code == 409 and again.get_json()["code"] == "ticket_already_answered"
     stored = in_app(app, lambda: db.session.scalar(sa.select(BotTicket)))
     assert stored.answer == "请拨打 12345" and not stored.delivered  # unbound: at the next message
+    gap_id = gaps["items"][0]["id"]
+    for who in ("demo-resident", "demo-grid-worker", "demo-secretary"):  # 404: not theirs
+        refused = client.post(f"/api/v1/guides/gaps/{gap_id}/resolve", headers=people[who])
+        assert refused.status_code == 404 and refused.get_json()["code"] == "gap_not_found"
+    done = client.post(f"/api/v1/guides/gaps/{gap_id}/resolve", headers=people["demo-staff"])
+    assert done.status_code == 200 and done.get_json()["resolved"] is True
+    again = client.post(f"/api/v1/guides/gaps/{gap_id}/resolve", headers=people["demo-staff"])
+    assert again.status_code == 409 and again.get_json()["code"] == "gap_already_resolved"
+    assert client.get("/api/v1/guides/gaps", headers=people["demo-staff"]).get_json()["items"] == []
 
 
 def test_staff_export_the_catalog_as_xlsx(client, world, people):

@@ -1,15 +1,27 @@
-"""The 办事指南 matcher measured on phrasings written for this test (not the catalog's
-synonyms): top-1, top-3, and "no match" for chatter. Run with `-s` to see the figures:
+"""The 办事指南 matcher measured on phrasings written for the test (never the catalog's
+synonyms): top-1, top-3, and "no match" for out-of-scope chatter.
 
-    .venv/bin/pytest -q -s tests/routes/test_guides_matching.py
+Two sets. `TUNING` (below) is the one the thresholds and weights in
+app/services/guides/matching.py were set on, so its figures flatter the model. The honest
+figures are on the held-out set, tests/data/guides_held_out.tsv: written blind for issue 15
+after the tuning, never used to tune, and pinned by its hash so it cannot be edited to fit.
+`bench/bench_guides.py` prints both:
+
+    .venv/bin/python bench/bench_guides.py
 """
 from __future__ import annotations
+
+import hashlib
+from pathlib import Path
 
 from app.services.demo.guides import ENTRIES
 from app.services.guides.matching import Model
 
-# (what a resident types, the title of the entry that answers it)
-HELD_OUT = [
+HELD_OUT_FILE = Path(__file__).resolve().parents[1] / "data" / "guides_held_out.tsv"
+HELD_OUT_SHA256 = "ceac2ef2ce47cc40898555d07fea4dbd253bec9e174c0b59740b7ba2152b7835"
+
+# The tuning set: (what a resident types, the title of the entry that answers it)
+TUNING = [
     ("家里困难想吃低保去哪申请", "低保申请"),
     ("我们家收入很低能不能办低保", "低保申请"),
     ("低保需要带哪些材料", "低保申请"),
@@ -87,43 +99,94 @@ CHATTER = [
 ]
 
 
+def held_out() -> tuple[list[tuple[str, str]], list[str]]:
+    """(in-scope (phrasing, title) pairs, out-of-scope phrasings) of the held-out file."""
+    in_scope, chatter = [], []
+    for line in HELD_OUT_FILE.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        title, text = line.split("\t")
+        if title == "-":
+            chatter.append(text)
+        else:
+            in_scope.append((text, title))
+    return in_scope, chatter
+
+
 def model() -> tuple[Model, dict[str, int]]:
     ids = {title: n for n, (title, *_rest) in enumerate(ENTRIES, 1)}
     return Model.build([(ids[title], title, synonyms) for title, synonyms, *_ in ENTRIES]), ids
 
 
-def figures() -> dict:
+def figures(in_scope: list[tuple[str, str]], chatter: list[str]) -> dict:
+    """Ranking (top-1, top-3 among the ranked entries) and what the bot does with each
+    in-scope question (answers at once, offers three, finds nothing), and "no match" for
+    chatter. `misses` lists the in-scope phrasings whose top-1 is wrong."""
     built, ids = model()
-    top1 = top3 = 0
+    top1 = top3 = answered_right = offered = 0
     misses = []
-    for text, title in HELD_OUT:
-        ranked = [s.entry_id for s in built.rank(text)]
-        top1 += bool(ranked) and ranked[0] == ids[title]
+    kinds = []
+    for text, title in in_scope:
+        found = built.match(text)
+        ranked = [s.entry_id for s in found.ranked]
+        kinds.append(found.kind)
+        right = bool(ranked) and ranked[0] == ids[title]
+        top1 += right
         top3 += ids[title] in ranked
-        if not ranked or ranked[0] != ids[title]:
+        answered_right += found.kind == "confident" and right
+        offered += found.kind == "unsure" and ids[title] in ranked
+        if not right:
             misses.append(text)
-    kinds = [built.match(text).kind for text, _ in HELD_OUT]
-    silent = sum(built.match(text).kind == "none" for text in CHATTER)
-    return {"held_out": len(HELD_OUT), "top1": top1 / len(HELD_OUT), "top3": top3 / len(HELD_OUT),
-            "confident": kinds.count("confident") / len(kinds),
-            "none_in_scope": kinds.count("none") / len(kinds),
-            "chatter": len(CHATTER), "no_match_chatter": silent / len(CHATTER), "misses": misses}
+    n = len(in_scope)
+    silent = sum(built.match(text).kind == "none" for text in chatter)
+    return {"in_scope": n, "top1": top1 / n, "top3": top3 / n,
+            "confident": kinds.count("confident") / n, "answered_right": answered_right / n,
+            "unsure": kinds.count("unsure") / n, "offered_right": offered / n,
+            "none_in_scope": kinds.count("none") / n,
+            "chatter": len(chatter), "no_match_chatter": silent / len(chatter),
+            "misses": misses}
 
 
-def test_held_out_phrasings_are_not_the_catalogs_synonyms():
+def report(name: str, result: dict, misses: bool = False) -> str:
+    text = (f"{name}: {result['in_scope']} phrasings: top-1 {result['top1']:.3f}, top-3 "
+            f"{result['top3']:.3f}; the bot answers at once {result['confident']:.3f} "
+            f"(right {result['answered_right']:.3f}), offers three "
+            f"{result['unsure']:.3f} "
+            f"(the right one among them {result['offered_right']:.3f}), finds nothing "
+            f"{result['none_in_scope']:.3f}; no match on {result['chatter']} out-of-scope: "
+            f"{result['no_match_chatter']:.3f}")
+    return text + (f"\n  top-1 misses: {result['misses']}" if misses else "")
+
+
+def test_the_held_out_set_is_as_written_and_apart_from_the_catalog_and_tuning():
+    assert hashlib.sha256(HELD_OUT_FILE.read_bytes()).hexdigest() == HELD_OUT_SHA256
+    in_scope, chatter = held_out()
+    assert len(in_scope) >= 60 and len(chatter) >= 30 and len(ENTRIES) >= 30
     names = {name for title, synonyms, *_ in ENTRIES for name in (title, *synonyms)}
-    assert len(HELD_OUT) >= 60 and len(ENTRIES) >= 30
-    assert not [text for text, _ in HELD_OUT if text in names]
-    assert {title for _, title in HELD_OUT} <= {title for title, *_ in ENTRIES}
+    tuning = {text for text, _ in TUNING} | set(CHATTER)
+    texts = [text for text, _ in in_scope] + chatter
+    assert not [text for text in texts if text in names or text in tuning]
+    assert len(set(texts)) == len(texts)
+    assert {title for _, title in in_scope} <= {title for title, *_ in ENTRIES}
 
 
-def test_matching_meets_its_targets():
-    result = figures()
-    print(f"\n办事指南 matching on {result['held_out']} held-out phrasings: "
-          f"top-1 {result['top1']:.3f}, top-3 {result['top3']:.3f}, confident "
-          f"{result['confident']:.3f}, no match {result['none_in_scope']:.3f}; "
-          f"no match on {result['chatter']} out-of-scope: {result['no_match_chatter']:.3f}; "
-          f"top-1 misses: {result['misses']}")
+def test_the_tuning_set_is_not_the_catalogs_synonyms():
+    names = {name for title, synonyms, *_ in ENTRIES for name in (title, *synonyms)}
+    assert len(TUNING) >= 60
+    assert not [text for text, _ in TUNING if text in names]
+    assert {title for _, title in TUNING} <= {title for title, *_ in ENTRIES}
+
+
+def test_matching_meets_its_targets_on_the_held_out_set():
+    result = figures(*held_out())
+    print("\n" + report("办事指南 matching, held-out set", result))
     assert result["top1"] >= 0.85
     assert result["top3"] >= 0.95
+    assert result["no_match_chatter"] >= 0.9
+
+
+def test_matching_on_the_tuning_set():
+    result = figures(TUNING, CHATTER)
+    print("\n" + report("办事指南 matching, tuning set", result))
+    assert result["top1"] >= 0.85 and result["top3"] >= 0.95
     assert result["no_match_chatter"] >= 0.9

@@ -31,7 +31,7 @@ from app.models import (
 from app.models.base import utcnow
 from app.services.party import hours
 from tests.fixtures.party import log_row, service_hours, volunteer_entries
-from tests.helpers import bearer, in_app, login
+from tests.helpers import bearer, counting_queries, in_app, login
 
 HOUR = timedelta(hours=1)
 
@@ -434,6 +434,59 @@ def test_my_year_is_for_party_members_and_pages_the_history(app, client, world, 
     assert rest["history"]["next_cursor"] is None
     assert [(p["id"], p["signed_up"]) for p in first["signups"]] == [(post["id"], True)]
     assert first["registrations"][0]["status"]["code"] == "confirmed"
+
+
+def test_my_year_costs_the_same_statements_whatever_the_history(
+        app, client, world, people, confirmed_member, service_post):
+    """The hot read: the token, then the year's totals with the registrations (the
+    community and my name), the posts signed up for and a page of logs (with the post's
+    title): no statement per log, registration or post, and no ORM user."""
+    confirmed_member()
+    staff, member = people["demo-staff"], people["demo-party-member"]
+    member_id = world["users"]["demo-party-member"]
+    end = utcnow().replace(microsecond=0) - HOUR
+    loaded: list = []
+
+    def record(target, _context):
+        loaded.append(target.id)
+    sa.event.listen(User, "load", record)
+
+    def read() -> tuple[dict, int]:
+        loaded.clear()
+        with counting_queries(app) as statements:
+            body = call(client, "get", "/api/v1/party/me", member, 200)
+        assert loaded == []  # built from rows, no ORM user
+        return body, len(statements)
+
+    def log(n: int) -> None:
+        call(client, "post", "/api/v1/party/logs", staff, 201, member_id=member_id,
+             community_id=world["community"],
+             check_in_at=(end - (n + 1) * 6 * HOUR).isoformat(),
+             check_out_at=(end - (n + 1) * 6 * HOUR + 2 * HOUR).isoformat())
+
+    try:
+        log(0)
+        post = service_post()
+        call(client, "post", f"/api/v1/service-posts/{post['id']}/signups", member, 201)
+        one, few = read()
+        for n in range(1, 4):
+            log(n)
+        four, many = read()
+    finally:
+        sa.event.remove(User, "load", record)
+    assert few == many == 4, (few, many)
+    assert [len(one["history"]["items"]), len(four["history"]["items"])] == [1, 4]
+    assert (four["times"], four["hours"]) == (4, "8.0")
+    item = four["history"]["items"][0]
+    assert item["source"] == {"code": "manual", "name": "人工录入"}
+    assert (item["hours"], item["verified"], item["post"]) == ("2.0", True, None)
+    [registration] = four["registrations"]
+    assert registration["member"] == "刘党员"
+    assert registration["community"] == {"id": world["community"], "name": "示范社区"}
+    assert registration["status"] == {"code": "confirmed", "name": "已报到"}
+    assert [(p["id"], p["signed_up"], p["remaining"]) for p in four["signups"]] == [
+        (post["id"], True, post["headcount"] - 1)]
+    assert four["signups"][0]["category"]["code"] == post["category"]["code"]
 
 
 def test_the_pace_reminder_tells_members_behind_once(app, world, party_members):

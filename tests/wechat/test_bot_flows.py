@@ -175,6 +175,20 @@ def test_an_unbound_follower_gets_the_link_and_can_still_ask(app, world, bot):
     assert in_app(app, lambda: db.session.get(BotSession, "mp-nobody")).user_id is None
 
 
+def test_an_unbound_follower_from_a_compound_qr_reads_the_menu_at_the_base_price(
+        app, world, canteen, lunch, bot):
+    """The catalog and the canteen's menus are open to a follower not yet bound whose QR
+    code named a compound: no booking and no subsidy (both need a verified household)."""
+    stranger = "mp-qr-stranger"
+    assert "绑定住址" in bot.say("mp-nobody", "5")  # no compound known: only the link
+    compound = world["compounds"]["虹桥小区"]
+    bot.event(stranger, "subscribe", f"qrscene_compound-{compound}")
+    answer = bot.say(stranger, "5")
+    assert "示范社区长者食堂菜单" in answer
+    assert "午餐：红烧肉、清炒时蔬、米饭｜余 50 份｜价格 15.00 元" in answer
+    assert "我的价格" not in answer and "需先绑定住址" in answer and "data-miniprogram-appid" in answer
+
+
 def test_a_follower_who_logs_in_later_is_bound_at_the_next_message(app, world, bot, client):
     assert "绑定住址" in bot.say(ZHANG, "积分")
     client.post("/api/v1/auth/login", json={"code": "sandbox:demo-resident"})

@@ -8,11 +8,13 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import flash, g, redirect, render_template, request, url_for
 
-from app.console import audit
+from app.console import audit, edits
 from app.console.web import bp
 from app.errors import Forbidden, ValidationFailed
 from app.extensions import db
 from app.models import CheckMethod, Incident, IncidentStatus, RejectReason, Wish, WishStatus
+from app.schemas.incidents import TransitionSchema as IncidentTransitionSchema
+from app.schemas.wishes import WishTransitionSchema
 from app.services import org
 from app.services.incidents import flow as incident_flow
 from app.services.incidents import queries as incident_queries
@@ -93,11 +95,17 @@ def _int(name: str) -> int | None:
     return int(raw)
 
 
+def _note(schema, action: str) -> str | None:
+    """The form's note, checked by the API's own transition schema (length, bad text)."""
+    note = request.form.get("note", "").strip() or None
+    return edits.load(schema, {"action": action, "note": note}, {"note": "说明"})["note"]
+
+
 @bp.post("/moderation/incidents/<int:incident_id>")
 def decide_incident(incident_id: int):
     """Approve (dispatch) or reject a held incident"""
     user, decision = g.console_user, request.form.get("decision")
-    note = request.form.get("note", "").strip() or None
+    note = _note(IncidentTransitionSchema(), "reassign")
     if decision == "approve":
         action, kwargs = "reassign", {"assignee_id": _int("assignee_id"), "note": note}
     elif decision == "reject":
@@ -116,7 +124,7 @@ def decide_incident(incident_id: int):
 def decide_wish(wish_id: int):
     """Approve or reject a held wish"""
     user, decision = g.console_user, request.form.get("decision")
-    note = request.form.get("note", "").strip() or None
+    note = _note(WishTransitionSchema(), "reject")
     if decision == "approve":
         kwargs = {"check_method": request.form.get("check_method") or None}
     elif decision == "reject":

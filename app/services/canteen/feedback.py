@@ -16,6 +16,11 @@ sees the monthly average.
   who wrote it, the staff do not.
 - `monthly`: the average rating and count per Asia/Shanghai month of a canteen over the
   last months, in one grouped query (hidden feedback left out).
+- `moderate`: the same staff decide a note: `release` a held one (held → visible) or
+  `hide` a held or visible one (→ hidden), by `MODERATION` (app.services.transitions: 403
+  for anyone else who may read the note, 409 `invalid_transition` from another state). The
+  row keeps only its new status: the model has no column for who decided or why, so the
+  console's audit log is where a decision's author and reason are kept.
 
 Feedback of a canteen the user may not read is 404 `feedback_not_found`.
 """
@@ -28,12 +33,13 @@ from app.errors import Conflict, Forbidden, NotFound, TooManyRequests
 from app.extensions import db
 from app.models import Canteen, CanteenFeedback, FeedbackStatus, Role, User
 from app.models.base import utcnow
-from app.services import moderation
+from app.services import moderation, transitions
 from app.services.canteen import access
 from app.services.notifications.outbox import notify
 from app.services.pagination import paginate
 from app.services.permissions import has_role
 from app.services.points.ledger import home_community
+from app.services.transitions import Rule
 from app.wechat.security import UNAVAILABLE
 
 FEEDBACK_PER_DAY = 3
@@ -42,6 +48,18 @@ READERS = (Role.CANTEEN_STAFF, Role.STAFF)
 
 def reads_box(user: User, canteen: Canteen) -> bool:
     return has_role(user, READERS, canteen)
+
+
+def _box_staff(user: User, feedback: CanteenFeedback) -> bool:
+    return reads_box(user, feedback.canteen)
+
+
+F = FeedbackStatus
+MODERATION: dict[str, Rule] = {
+    "release": Rule((F.HELD,), _box_staff, records=False),
+    "hide": Rule((F.HELD, F.VISIBLE), _box_staff, records=False),
+}
+MODERATED_TO = {"release": F.VISIBLE, "hide": F.HIDDEN}
 
 
 def _member(user: User, canteen: Canteen) -> None:
@@ -139,6 +157,15 @@ def reply(user: User, feedback_id: int, text: str) -> dict:
     notify(feedback.user_id, "canteen_feedback_reply",
            {"feedback_id": feedback.id, "canteen": feedback.canteen.name, "reply": text,
             "at": now.isoformat()}, dedupe_key=f"canteen-feedback:{feedback.id}:reply")
+    db.session.commit()
+    return view(user, feedback)
+
+
+def moderate(user: User, feedback_id: int, action: str) -> dict:
+    """Release or hide a note (its canteen's staff). One transaction."""
+    feedback = _readable(user, feedback_id, lock=True)
+    transitions.check(MODERATION, action, user, feedback, "意见")
+    feedback.status = MODERATED_TO[action]
     db.session.commit()
     return view(user, feedback)
 

@@ -10,10 +10,11 @@ booking, refunds points and tells every diner (`booking.cancel_meal_bookings`).
 """
 from __future__ import annotations
 
+import functools
 from datetime import date, timedelta
+from typing import NamedTuple
 
 import sqlalchemy as sa
-from sqlalchemy.orm import selectinload
 
 from app import timeutil
 from app.errors import Conflict, NotFound, ValidationFailed
@@ -23,10 +24,13 @@ from app.models import (
     BookingState,
     Canteen,
     Community,
+    DinerCategory,
+    DinerFlag,
     DinerProfile,
     Meal,
     MealState,
     Role,
+    ScopeKind,
     User,
 )
 from app.models.base import utcnow
@@ -34,7 +38,7 @@ from app.services import transitions
 from app.services.canteen import access, eligibility
 from app.services.canteen import booking as bookings
 from app.services.pagination import paginate
-from app.services.permissions import authorize
+from app.services.permissions import Viewer, authorize, has_role_in
 from app.services.points import ledger as points
 
 MEAL_TRANSITIONS = access.MEAL_TRANSITIONS
@@ -201,27 +205,83 @@ def copy_last_week(actor: User, canteen_id: int, week_start: date | None) -> dic
     return {"items": created, "skipped": skipped}
 
 
+def week_plan(actor: User, canteen_id: int, monday: date) -> list[Meal]:
+    """A canteen's meals of the week from `monday`, drafts and cancelled ones included, by
+    day and kind, for the staff who plan its menus (the console's canteen page)."""
+    canteen = access.get_canteen(canteen_id)
+    authorize(actor, access.MENU_ROLES, canteen)
+    meals = list(db.session.scalars(sa.select(Meal).where(
+        Meal.canteen_id == canteen.id, Meal.day >= monday, Meal.day < monday + timedelta(days=7))))
+    return sorted(meals, key=lambda m: (m.day, KIND_ORDER[m.kind.value], m.id))
+
+
 # --- what residents read ----------------------------------------------------------------
 
-def list_meals(user: User, canteen_id: int, day: date | None) -> list[Meal]:
-    """A canteen's meals of one local day (default today) with the price for me and my
-    booking; drafts for its staff only. Three queries, whatever the number of meals."""
-    canteen = access.get_canteen(canteen_id)
-    day = day or timeutil.today()
-    query = sa.select(Meal).where(Meal.canteen_id == canteen.id, Meal.day == day)
-    if not access.runs_menus(user, canteen):
-        query = query.where(Meal.state != MealState.DRAFT)
-    meals = list(db.session.scalars(query.order_by(Meal.kind, Meal.id)))
-    me = db.session.scalar(sa.select(DinerProfile).options(selectinload(DinerProfile.flags))
-                           .where(DinerProfile.user_id == user.id))
-    mine = {}
-    if me is not None and meals:
-        mine = dict(db.session.execute(sa.select(Booking.meal_id, Booking.id).where(
-            Booking.diner_id == me.id, Booking.meal_id.in_([m.id for m in meals]),
-            Booking.state != BookingState.CANCELLED)).all())
-    order = {"breakfast": 0, "lunch": 1, "dinner": 2}
-    meals.sort(key=lambda m: (order[m.kind.value], m.id))
-    for meal in meals:
-        meal.price_for_me = eligibility.quote(me, meal)
-        meal.my_booking_id = mine.get(meal.id)
-    return meals
+def list_meals(user: Viewer, canteen_id: int, day: date | None) -> list[tuple]:
+    """A canteen's meals of one local day (default today), each as `(row, quote)`: the
+    meal's columns with my booking's id (`my_booking_id`) and the price for me; drafts for
+    its staff only; breakfast, lunch, dinner. Two queries, whatever the number of meals
+    (the canteen with its meals and my bookings, then my diner profile with its flags)."""
+    rows = db.session.execute(_menu_query(), {"canteen": canteen_id, "user": user.id,
+                                              "day": day or timeutil.today()}).all()
+    if not rows:
+        raise NotFound("食堂不存在", code="canteen_not_found")
+    staff = has_role_in(user, access.MENU_ROLES, {(ScopeKind.COMMUNITY, rows[0].community)})
+    meals = [row for row in rows if row.id is not None
+             and (staff or row.state is not MealState.DRAFT)]
+    me = _diner(user.id) if meals else None
+    meals.sort(key=lambda m: (KIND_ORDER[m.kind.value], m.id))
+    return [(meal, eligibility.quote(me, meal)) for meal in meals]
+
+
+KIND_ORDER = {"breakfast": 0, "lunch": 1, "dinner": 2}
+MENU_COLUMNS = ("id", "canteen_id", "day", "kind", "dishes", "capacity", "booked_count",
+                "price_fen", "cutoff_at", "pickup_starts_at", "pickup_ends_at", "state",
+                "cancel_reason")
+
+
+@functools.cache
+def _menu_query() -> sa.Select:
+    """The canteen (no row: it does not exist) with its meals of the day, each with the id
+    of my booking of it; built once."""
+    canteens, meals = Canteen.__table__, Meal.__table__
+    bookings, diners = Booking.__table__, DinerProfile.__table__
+    mine = (sa.select(bookings.c.id).join(diners, diners.c.id == bookings.c.diner_id)
+            .where(bookings.c.meal_id == meals.c.id,
+                   diners.c.user_id == sa.bindparam("user", type_=sa.Integer),
+                   bookings.c.state != BookingState.CANCELLED)
+            .limit(1).scalar_subquery())
+    return (sa.select(canteens.c.community_id.label("community"),
+                      *(meals.c[name] for name in MENU_COLUMNS), mine.label("my_booking_id"))
+            .select_from(canteens.outerjoin(meals, sa.and_(
+                meals.c.canteen_id == canteens.c.id,
+                meals.c.day == sa.bindparam("day", type_=sa.Date))))
+            .where(canteens.c.id == sa.bindparam("canteen", type_=sa.Integer)))
+
+
+class Diner(NamedTuple):
+    """What the price depends on (eligibility.best_tier): birth year and flags."""
+    birth_year: int | None
+    flags: list
+
+
+class Flag(NamedTuple):
+    kind: DinerCategory
+    expires_on: date | None
+
+
+@functools.cache
+def _diner_query() -> sa.Select:
+    diners, flags = DinerProfile.__table__, DinerFlag.__table__
+    return (sa.select(diners.c.birth_year, flags.c.kind, flags.c.expires_on)
+            .select_from(diners.outerjoin(flags, flags.c.diner_id == diners.c.id))
+            .where(diners.c.user_id == sa.bindparam("user", type_=sa.Integer)))
+
+
+def _diner(user_id: int) -> Diner | None:
+    """My diner profile with its flags, as plain values (None: I have none)."""
+    rows = db.session.execute(_diner_query(), {"user": user_id}).all()
+    if not rows:
+        return None
+    return Diner(rows[0].birth_year,
+                 [Flag(r.kind, r.expires_on) for r in rows if r.kind is not None])

@@ -6,5 +6,5 @@
 - matching: `Model.build(entries)`, `Model.rank(text)`, `match(community_id, text)` →
   `Match` (confident / unsure / none), `model_for`, `forget`, `preview`, `tokens(text)`
 - handoff: `record_gap`, `open_ticket` (the bot's, flush only), `list_gaps`,
-  `list_tickets`, `answer_ticket` (staff)
+  `list_tickets`, `answer_ticket`, `resolve_gap` (staff)
 """

@@ -4,7 +4,8 @@ tickets a person answers.
 `record_gap` and `open_ticket` are the bot's helpers (flush only, inside its handling's
 transaction). Staff of the community (admin anywhere) list gaps and tickets and answer a
 ticket: the answer goes to a bound follower as a customer-service message through the
-outbox (app.wechat.bot.deliver), and to an unbound one with their next message.
+outbox (app.wechat.bot.deliver), and to an unbound one with their next message. They mark
+a gap handled (`resolve_gap`, once: 409 `gap_already_resolved`) once the catalog answers it.
 """
 from __future__ import annotations
 
@@ -78,3 +79,18 @@ def answer_ticket(user: User, ticket_id: int, answer: str) -> BotTicket:
         ticket.delivered = True
     db.session.commit()
     return ticket
+
+
+def resolve_gap(user: User, gap_id: int) -> GuideGap:
+    """Take a gap off the list (the community's staff, admin for one without a community)."""
+    gap = db.session.scalar(sa.select(GuideGap).where(GuideGap.id == gap_id).with_for_update())
+    community = db.session.get(Community, gap.community_id) if gap and gap.community_id \
+        else None
+    if gap is None or not (has_role(user, Role.STAFF, community) if community
+                           else has_role(user, Role.ADMIN)):
+        raise NotFound("问题不存在", code="gap_not_found")
+    if gap.resolved:
+        raise Conflict("该问题已处理", code="gap_already_resolved")
+    gap.resolved = True
+    db.session.commit()
+    return gap

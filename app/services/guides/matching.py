@@ -11,8 +11,9 @@ threshold and a margin.
 Question words (怎么办, 在哪里, 需要什么 ...) are cut before counting, so "老年证怎么办"
 and "办老年证要什么" weigh the same characters. Query characters the catalog never uses
 still count in the query's norm: chatter ("今天天气不错") scores low against everything.
-The thresholds were set on the held-out phrasings in tests/routes/test_guides_matching.py
-(it prints top-1, top-3 and no-match rates). A community's model is built once and kept
+The thresholds were set on the tuning phrasings in tests/routes/test_guides_matching.py;
+the honest figures are on the held-out set beside it (tests/data/guides_held_out.tsv, never
+tuned on): `bench/bench_guides.py` prints both. A community's model is built once and kept
 for `TTL` seconds (a write in this process drops it at once).
 """
 from __future__ import annotations

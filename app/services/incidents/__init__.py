@@ -13,7 +13,9 @@
 - `queries`: `list_incidents`, `nearby`, `detail`, `allowed_actions`, `open_by_assignee`.
 - `sla`: `phase_of`, `steps`, `next_step_at`, `late_by` (how late, in Chinese), `sweep` (the
   incident-sla job: the most senior step due per incident).
-- `stats`: `incident_stats`, `summarize`, `date_range` (the statistics range rule).
+- `stats`: `incident_stats`, `summarize`, `date_range` (the statistics range rule);
+  `dashboard` (the console's figures), `range_counts`, `overdue_list`,
+  `open_by_building`.
 
 Callers import the submodule: `from app.services.incidents import flow`.
 """

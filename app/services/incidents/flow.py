@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
+from app.database import expire_loaded
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.extensions import db
 from app.models import (
@@ -34,6 +35,7 @@ from app.models import (
     Department,
     Grid,
     Incident,
+    IncidentCategory,
     IncidentEvent,
     IncidentFollower,
     IncidentStatus,
@@ -51,6 +53,7 @@ from app.services.incidents.categories import deadlines
 from app.services.incidents.filing import dispatch
 from app.services.incidents.sla import next_step_at
 from app.services.incidents.timeline import record, tell
+from app.services.notifications.outbox import notify_many
 from app.services.permissions import grantees, has_role
 from app.services.points import ledger as points
 from app.services.transitions import Rule
@@ -59,6 +62,7 @@ from app.services.uploads import attach, own_photos
 S = IncidentStatus
 REOPEN_WINDOW = timedelta(hours=72)
 AUTO_CLOSE_AFTER = timedelta(hours=72)
+AUTO_CLOSE_BATCH = 1000
 WORKING = (S.DISPATCHED, S.ACCEPTED, S.IN_PROGRESS)
 UNFINISHED = (S.SUBMITTED, S.PENDING_REVIEW, S.DISPATCHED, S.ACCEPTED, S.IN_PROGRESS,
               S.ESCALATED)
@@ -332,16 +336,51 @@ assert set(APPLY) == set(TRANSITIONS)
 
 
 def auto_close(now: datetime | None = None) -> dict:
-    """Resolved and not confirmed within 72 hours: closed, and the timeline says so. An
-    auto-closed incident earns the reporter nothing (flushes; the job commits)."""
+    """Resolved and not confirmed within 72 hours: closed, the timeline says so and the
+    reporter and followers are told (`incident_update`, one `notify_many` per batch). Set-
+    based, in batches of `AUTO_CLOSE_BATCH` read in id order and locked, skipping rows a
+    transition holds. An auto-closed incident earns the reporter nothing (the job commits)."""
     now = now or utcnow()
-    due = list(db.session.scalars(sa.select(Incident).where(
-        Incident.status == IncidentStatus.RESOLVED,
-        Incident.resolved_at < now - AUTO_CLOSE_AFTER).with_for_update(skip_locked=True)))
-    for incident in due:
-        incident.status = IncidentStatus.CLOSED
-        incident.closed_at = now
-        incident.close_reason = CloseReason.AUTO_CLOSED
-        record(incident, None, "auto_close", IncidentStatus.RESOLVED,
-               note=CloseReason.AUTO_CLOSED.label)
-    return {"closed": len(due)}
+    closed = told = 0
+    last_id = 0
+    note = CloseReason.AUTO_CLOSED.label
+    while True:
+        rows = db.session.execute(
+            sa.select(Incident.id, Incident.reporter_id, Incident.description,
+                      sa.select(IncidentCategory.name)
+                      .where(IncidentCategory.id == Incident.category_id)
+                      .scalar_subquery().label("category_name"))
+            .where(Incident.status == IncidentStatus.RESOLVED,
+                   Incident.resolved_at < now - AUTO_CLOSE_AFTER, Incident.id > last_id)
+            .order_by(Incident.id).limit(AUTO_CLOSE_BATCH)
+            .with_for_update(of=Incident, skip_locked=True)).all()
+        if not rows:
+            break
+        ids = [row.id for row in rows]
+        db.session.execute(
+            sa.update(Incident).where(Incident.id.in_(ids))
+            .values(status=IncidentStatus.CLOSED, closed_at=now,
+                    close_reason=CloseReason.AUTO_CLOSED, updated_at=now)
+            .execution_options(synchronize_session=False))
+        expire_loaded(Incident, "id", ids, ["status", "closed_at", "close_reason", "updated_at"])
+        db.session.execute(sa.insert(IncidentEvent), [
+            {"incident_id": i, "actor_id": None, "action": "auto_close", "note": note,
+             "photo_ids": [], "from_status": IncidentStatus.RESOLVED.value,
+             "to_status": IncidentStatus.CLOSED.value, "created_at": now} for i in ids])
+        followers: dict[int, list[int]] = {}
+        for incident_id, user_id in db.session.execute(
+                sa.select(IncidentFollower.incident_id, IncidentFollower.user_id)
+                .where(IncidentFollower.incident_id.in_(ids))):
+            followers.setdefault(incident_id, []).append(user_id)
+        messages = []
+        for row in rows:
+            base = {"incident_id": row.id, "title": f"{row.category_name}：{row.description}",
+                    "at": now.isoformat(), "note": note, "status": IncidentStatus.CLOSED.label}
+            audience = [(row.reporter_id, "您上报的")] + [
+                (user, "您关注的") for user in followers.get(row.id, []) if user != row.reporter_id]
+            messages += [(user, {**base, "whose": whose}, f"incident:{row.id}:auto_close:{user}")
+                         for user, whose in audience]
+        told += notify_many("incident_update", messages)
+        closed += len(rows)
+        last_id = ids[-1]
+    return {"closed": closed, "told": told}

@@ -4,16 +4,21 @@ For the current deadline D (respond_by until someone accepts, then resolve_by):
     D - 15 min   remind whoever holds it (grid worker, or the department's members)
     D            breach: tell the compound's secretaries (督办)
     D + 60 min   still breached: tell the community's staff
-`Incident.sla_next_at` holds the next step's time. Each step of each deadline is sent once
+`Incident.sla_next_at` (a row of `incident_sla_clocks`) holds the next step's time. Each
+step of each deadline is sent once
 (its dedupe key `sla:<incident>:<phase>:<step>:<deadline, epoch seconds>:<user>` names
 them), so a reopened or reassigned incident, whose deadlines stand, is never reminded twice
 for the same step, while a department given its own deadlines gets its own ladder.
 
-`sweep` (the incident-sla job) is set-based: it reads due rows through the `sla_next_at`
-index in batches of `BATCH` (plain rows, locked, skipping rows another sweep holds), and per
+`sweep` (the incident-sla job) is set-based: it reads due clocks through their index in
+batches of `BATCH` (plain rows joined to their incidents; the clocks locked, skipping those
+another sweep or a transition holds; each batch starts past the last one's position, so no
+batch walks over the rows moved on before it), and per
 batch runs one query each for the holders (`access.holders_of`), the secretaries and the
-staff it needs, one for the reminders already queued, one `notify_many`, one INSERT of the
-breach steps' timeline events and one UPDATE that moves every row's `sla_next_at` on.
+staff it needs, one `queue_many` (it skips the reminders queued before and says which it
+queued), one INSERT of the
+breach steps' timeline events and one UPDATE that moves every clock on (a narrow row with
+two indexes: the incident's own row is not written).
 
 Catch-up: a run sends, per incident, only the most senior step due (staff over secretary
 over remind), so the first run after the job was stopped sends one message per incident, not
@@ -26,25 +31,24 @@ from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
-from app.database import json_rows
+from app.database import expire_loaded, json_rows
 from app.extensions import db
 from app.models import (
     OPEN_STATUSES,
     Incident,
     IncidentCategory,
     IncidentEvent,
-    Notification,
+    IncidentSlaClock,
     Role,
     ScopeKind,
 )
 from app.models.base import utcnow
 from app.services.incidents.access import grantees_in, holders_of
-from app.services.notifications.outbox import notify_many
+from app.services.notifications.outbox import queue_many
 
 REMIND_BEFORE = timedelta(minutes=15)
 STAFF_AFTER = timedelta(minutes=60)
 BATCH = 1000  # incidents per batch
-KEYS_PER_LOOKUP = 5000  # dedupe keys per IN list on SQLite (it binds at most 32,766 values)
 PHASE_NAMES = {"respond": "响应", "resolve": "办结"}
 EVENT_NOTES = {"secretary": "小区书记", "staff": "社区工作者"}
 
@@ -54,7 +58,7 @@ DUE = (Incident.id, Incident.status, Incident.responded_at, Incident.respond_by,
        Incident.resolve_by, Incident.department_id, Incident.assignee_id,
        Incident.compound_id, Incident.community_id, Incident.description,
        sa.select(IncidentCategory.name).where(IncidentCategory.id == Incident.category_id)
-       .scalar_subquery().label("category_name"))
+       .scalar_subquery().label("category_name"), IncidentSlaClock.next_at)
 
 
 def phase_of(incident) -> tuple[str, datetime] | None:
@@ -124,19 +128,6 @@ def _naive(at: datetime | None) -> str | None:
     return None if at is None else at.astimezone(timezone.utc).replace(tzinfo=None).isoformat()
 
 
-def _queued_before(keys: list[str]) -> set[str]:
-    """Which of these dedupe keys are in the outbox already (a step sent by an earlier run)."""
-    if _on_postgresql():
-        given = json_rows("postgresql", "k", {"key": "text"}, [[key] for key in keys])
-        return set(db.session.scalars(sa.select(Notification.dedupe_key).where(
-            Notification.dedupe_key.in_(sa.select(given.c.key)))))
-    seen: set[str] = set()
-    for start in range(0, len(keys), KEYS_PER_LOOKUP):
-        seen.update(db.session.scalars(sa.select(Notification.dedupe_key).where(
-            Notification.dedupe_key.in_(keys[start:start + KEYS_PER_LOOKUP]))))
-    return seen
-
-
 def _record(events: list[dict], now: datetime) -> None:
     """The breach steps' timeline events (as timeline.record: no actor, status unchanged)."""
     if not _on_postgresql():
@@ -154,17 +145,19 @@ def _record(events: list[dict], now: datetime) -> None:
                   sa.literal(now, IncidentEvent.created_at.type))))
 
 
-def _fire(batch: list, now: datetime) -> int:
+def _fire(batch: list, now: datetime) -> tuple[int, list[datetime | None]]:
     """Queue each row's most senior due step and record the breach steps that told someone
-    new on the timeline; returns how many reminders were queued."""
-    due = []
+    new on the timeline; returns how many reminders were queued and each row's next step."""
+    due, next_at = [], []
     for row in batch:
-        phase = phase_of(row)
-        fallen = [step for step, at in steps(row) if at <= now]  # junior to senior
-        if phase is not None and fallen:
-            due.append((row, fallen[-1], *phase))
+        ladder = steps(row)  # junior to senior
+        fallen = [step for step, at in ladder if at <= now]
+        if fallen:
+            phase, deadline = phase_of(row)
+            due.append((row, fallen[-1], phase, deadline))
+        next_at.append(min((at for _, at in ladder if at > now), default=None))
     if not due:
-        return 0
+        return 0, next_at
     recipients = _recipients(due)
     messages, events = [], {}
     for row, step, phase, deadline in due:
@@ -180,51 +173,53 @@ def _fire(batch: list, now: datetime) -> int:
                 "incident_id": row.id, "action": f"sla_{phase}_{step}",
                 "from_status": row.status.value, "to_status": row.status.value,
                 "note": f"{name}{late_by(now - deadline)}，已提醒{EVENT_NOTES[step]}"}
-    before = _queued_before([key for _, _, key in messages])
-    new = [message for message in messages if message[2] not in before]
-    queued = notify_many("task_reminder", new) if new else 0
-    told = {key.rsplit(":", 1)[0] + ":" for _, _, key in new}
+    # A key queued by an earlier run is skipped (ON CONFLICT): the step is not sent twice,
+    # and its timeline event is recorded only where someone was told for the first time.
+    queued = queue_many("task_reminder", messages) if messages else []
+    told = {key.rsplit(":", 1)[0] + ":" for key in queued}
     recorded = [event for prefix, event in events.items() if prefix in told]
     if recorded:
         _record(recorded, now)
-    return queued
+    return len(queued), next_at
 
 
-def _advance(batch: list, now: datetime) -> None:
-    """Every row's `sla_next_at` to its next step after `now`, in one UPDATE."""
-    ids = [row.id for row in batch]
-    at = [next_step_at(row, after=now) for row in batch]
+def _advance(ids: list[int], at: list[datetime | None]) -> None:
+    """Each incident's clock to its next step (empty when none is left), in one UPDATE."""
+    clock = IncidentSlaClock
     if _on_postgresql():
         rows = json_rows("postgresql", "v", {"id": "integer", "at": "timestamp"},
-                          [[i, _naive(a)] for i, a in zip(ids, at, strict=True)])
-        db.session.execute(sa.update(Incident).where(Incident.id == rows.c.id)
-                           .values(sla_next_at=rows.c.at)
+                         [[i, _naive(a)] for i, a in zip(ids, at, strict=True)])
+        db.session.execute(sa.update(clock).where(clock.incident_id == rows.c.id)
+                           .values(next_at=rows.c.at)
                            .execution_options(synchronize_session=False))
     else:
-        db.session.execute(sa.update(Incident).where(Incident.id.in_(ids))
-                           .values(sla_next_at=sa.case(
-                               {i: sa.bindparam(None, a, type_=Incident.sla_next_at.type)
-                                for i, a in zip(ids, at, strict=True)}, value=Incident.id))
+        db.session.execute(sa.update(clock).where(clock.incident_id.in_(ids))
+                           .values(next_at=sa.case(
+                               {i: sa.bindparam(None, a, type_=clock.next_at.type)
+                                for i, a in zip(ids, at, strict=True)}, value=clock.incident_id))
                            .execution_options(synchronize_session=False))
-    moved = set(ids)  # an Incident loaded in this session reads the new value
-    for loaded in list(db.session.identity_map.values()):
-        if isinstance(loaded, Incident) and loaded.id in moved:
-            db.session.expire(loaded, ["sla_next_at"])
+    expire_loaded(clock, "incident_id", ids, ["next_at"])  # a loaded clock reads the new value
 
 
 def sweep(now: datetime | None = None) -> dict:
     """Fire each due incident's most senior step due by `now` (one catch-up after a stop)
-    and move its `sla_next_at` on, batch by batch (the job commits)."""
+    and move its clock on, batch by batch (the job commits)."""
     now = now or utcnow()
     checked = queued = 0
+    clock = IncidentSlaClock
+    after = sa.true()
     while True:
         batch = db.session.execute(
-            sa.select(*DUE).where(Incident.sla_next_at <= now)
-            .order_by(Incident.sla_next_at, Incident.id)
-            .limit(BATCH).with_for_update(skip_locked=True)).all()
+            sa.select(*DUE).join(clock, clock.incident_id == Incident.id)
+            .where(clock.next_at <= now, after)
+            .order_by(clock.next_at, clock.incident_id)
+            .limit(BATCH).with_for_update(of=clock, skip_locked=True)).all()
         if batch:
-            queued += _fire(batch, now)
-            _advance(batch, now)
+            fired, next_at = _fire(batch, now)
+            _advance([row.id for row in batch], next_at)
+            queued += fired
+            last = batch[-1]
+            after = sa.tuple_(clock.next_at, clock.incident_id) > (last.next_at, last.id)
         checked += len(batch)
         if len(batch) < BATCH:
             break

@@ -44,9 +44,13 @@ def text(notice_id: int) -> str:
     return view.plain_text(printable(notice_id))
 
 
+FONT_MISSING = ("服务器未安装中文字体，暂时无法生成 PDF，请在浏览器中打开打印页后打印"
+                "（管理员请安装 fonts-wqy-microhei）")
+PDF_LIBRARY_MISSING = "服务器缺少 PDF 组件，请在浏览器中打开打印页后打印"
+
+
 @functools.cache
-def cjk_font() -> bool:
-    """Whether fontconfig knows a font covering Chinese (WeasyPrint draws boxes otherwise)."""
+def _has_cjk_font() -> bool:
     try:
         found = subprocess.run(["fc-list", ":lang=zh", "family"], capture_output=True,
                                text=True, timeout=5).stdout
@@ -55,13 +59,36 @@ def cjk_font() -> bool:
     return bool(found.strip())
 
 
-def pdf(notice_id: int, online_url: str) -> bytes:
-    page = html(notice_id, online_url)
+def cjk_font() -> bool:
+    """Whether fontconfig knows a font covering Chinese (WeasyPrint draws empty boxes
+    otherwise). A yes is remembered for the process; a no is asked again next time, so a
+    font installed while the app runs counts at once."""
+    found = _has_cjk_font()
+    if not found:
+        _has_cjk_font.cache_clear()
+    return found
+
+
+def _weasyprint():
+    from PIL import ImageFile
     try:
         import weasyprint
-    except ImportError:
-        weasyprint = None
-    if weasyprint is None or not cjk_font():
-        raise ServiceUnavailable("服务器未安装 PDF 组件或中文字体，请在浏览器中打开打印页后打印",
-                                 code="pdf_unavailable")
+    except (ImportError, OSError):  # OSError: pango's libraries are missing
+        return None
+    finally:
+        # Importing WeasyPrint sets Pillow's process-wide LOAD_TRUNCATED_IMAGES; uploads
+        # must go on refusing truncated images (app.services.uploads), so put it back.
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
+    return weasyprint
+
+
+def pdf(notice_id: int, online_url: str) -> bytes:
+    """The print page as an A4 PDF (WeasyPrint renders the same HTML and its print CSS);
+    503 `pdf_unavailable` where no font covers Chinese, or WeasyPrint cannot load."""
+    page = html(notice_id, online_url)
+    if not cjk_font():
+        raise ServiceUnavailable(FONT_MISSING, code="pdf_unavailable")
+    weasyprint = _weasyprint()
+    if weasyprint is None:
+        raise ServiceUnavailable(PDF_LIBRARY_MISSING, code="pdf_unavailable")
     return weasyprint.HTML(string=page).write_pdf()

@@ -6,7 +6,8 @@ Three ways in, one guarantee (the caller's transaction, a dedupe key naming the 
 queued once ever):
 - `notify(user, key, payload, dedupe_key)`: one message;
 - `notify_many(key, [(user_id, payload, dedupe_key), ...])`: a batch in one INSERT, the
-  payload rendered once per template and only checked for its keys per row;
+  payload rendered once per template and only checked for its keys per row (`queue_many`
+  is the same, returning the keys it queued);
 - `broadcast(key, payload, user_ids, dedupe_prefix)`: one payload to every user a SELECT
   names, as one INSERT … SELECT (everyone of a compound, every diner of a meal).
 """
@@ -33,10 +34,10 @@ def _insert():
     return INSERTS[db.session.get_bind().dialect.name](Notification)
 
 
-def _insert_from(source: sa.Select) -> sa.Insert:
+def _insert_from(source: sa.Select, returning=Notification.id) -> sa.Insert:
     """INSERT … SELECT of notification rows, skipping dedupe keys already queued."""
     return _insert().from_select(COLUMNS, source).on_conflict_do_nothing(
-        index_elements=[Notification.dedupe_key]).returning(Notification.id)
+        index_elements=[Notification.dedupe_key]).returning(returning)
 
 
 def _constants(template_key: str) -> tuple:
@@ -63,6 +64,11 @@ def notify_many(template_key: str, rows: Iterable[tuple[int, dict, str]]) -> int
     Exactly what a `notify()` per row would queue: a dedupe key seen before (in the table or
     earlier in `rows`) queues nothing.
     """
+    return len(queue_many(template_key, rows))
+
+
+def queue_many(template_key: str, rows: Iterable[tuple[int, dict, str]]) -> list[str]:
+    """`notify_many`, returning the dedupe keys it queued (the others were queued before)."""
     template = templates.get(template_key)
     required = template.required()
     values, seen = [], set()
@@ -76,13 +82,13 @@ def notify_many(template_key: str, rows: Iterable[tuple[int, dict, str]]) -> int
         seen.add(dedupe_key)
         values.append((user_id, dedupe_key, data))
     if not values:
-        return 0
+        return []
     unpacked = json_rows(db.session.get_bind().dialect.name, "rows",
                          {"user_id": "integer", "dedupe_key": "text", "payload": "json"},
                          values)
     source = sa.select(unpacked.c.user_id, unpacked.c.dedupe_key, unpacked.c.payload,
                        *_constants(template_key)).where(sa.true())
-    return len(db.session.execute(_insert_from(source)).all())
+    return list(db.session.scalars(_insert_from(source, Notification.dedupe_key)))
 
 
 def broadcast(template_key: str, data: dict, user_ids: sa.Select, dedupe_prefix: str) -> int:

@@ -187,6 +187,12 @@ TEMPLATES: dict[str, Template] = {t.key: t for t in (
     Template("canteen_suspension_lifted", "恢复自助订餐", "{note}，欢迎继续预订。",
              "pages/canteen/index",
              (Field("thing1", "note"), Field("time2", "at"))),
+    # A big console export built by the console-exports job (app.services.excel.exports):
+    # the link opens in the console, for the signed-in owner only.
+    Template("export_ready", "导出文件已生成",
+             "您导出的{what}（{rows} 行）已生成，请在电脑端管理后台下载：{link}",
+             "pages/work/index",
+             (Field("thing1", "what"), Field("number2", "rows"), Field("time3", "at"))),
     Template("canteen_feedback_reply", "食堂回复了您的意见", "{canteen}回复了您的意见：{reply}",
              "pages/canteen/feedback?id={feedback_id}",
              (Field("thing1", "canteen"), Field("thing2", "reply"), Field("time3", "at"))),

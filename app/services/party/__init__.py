@@ -5,7 +5,7 @@ year's times and hours against the 4-times / 20-hours bar; staff export the rost
 employer roll-up, and 党员积分 scores and grades every member's year, disclosed quarterly.
 
 - `registrations`: `TRANSITIONS` (confirm, reject), `register`, `transition`,
-  `get_visible`, `list_registrations`, `mine`, `confirmed_community`, `lock_member`,
+  `get_visible`, `list_registrations`, `confirmed_community`, `lock_member`,
   `staff_community`.
 - `posts`: `create_post`, `get_post`, `list_posts`, `sign_up` (the last place taken once),
   `cancel_signup`, `signed_up`, `upcoming_signups`.

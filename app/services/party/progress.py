@@ -7,6 +7,7 @@ it. The year is the Asia/Shanghai calendar year, in which a log's check-in falls
 """
 from __future__ import annotations
 
+import functools
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -23,13 +24,14 @@ from app.models import (
     RegistrationStatus,
     Role,
     ServiceLog,
+    ServicePost,
+    ServiceSignup,
     User,
 )
-from app.models.base import utcnow
+from app.models.base import UTCDateTime, utcnow
 from app.services.notifications.outbox import notify
-from app.services.pagination import paginate
-from app.services.party import posts, registrations
-from app.services.permissions import has_role
+from app.services.pagination import fetch_page, page_query, paginate
+from app.services.permissions import Viewer, has_role
 
 BATCH = 1000
 
@@ -55,23 +57,78 @@ def targets() -> tuple[int, Decimal]:
             Decimal(str(current_app.config["PARTY_YEARLY_HOURS"])))
 
 
-def me(user: User, cursor: str | None, limit: int) -> dict:
-    """My registration, this year's times and hours against the bar, the posts I signed
-    up for that have not ended, and my logs (keyset, newest first). Reads only."""
+def me(user: Viewer, cursor: str | None, limit: int) -> dict:
+    """My registrations, this year's times and hours against the bar, the posts I signed up
+    for that have not ended, and my logs (keyset, newest first). Reads only: Core rows from
+    three statements built once (`_mine`, `_history`), each with the names it shows."""
     if not has_role(user, Role.PARTY_MEMBER):
         raise Forbidden("只有党员可以查看", code="not_party_member")
     year = timeutil.today().year
-    times, hours = totals([user.id], year).get(user.id, (0, Decimal("0.0")))
+    start, end = year_bounds(year)
+    run = db.session.execute
+    head = run(_mine("head"), {"member": user.id, "start": start, "end": end}).all()
+    times, hours = head[0].times, Decimal(str(head[0].total or 0)).quantize(Decimal("0.1"))
     target_times, target_hours = targets()
-    # The post joined in the same query (many-to-one, so the page's LIMIT still counts logs).
-    history = paginate(sa.select(ServiceLog).where(ServiceLog.member_id == user.id)
-                       .options(orm.joinedload(ServiceLog.post)),
-                       ServiceLog.id, cursor, limit, descending=True)
+    history = fetch_page(_history(bool(cursor), limit), logs.c.id, cursor, limit,
+                         {"member": user.id})
     return {"year": year, "times": times, "hours": hours, "target_times": target_times,
             "target_hours": target_hours, "times_met": times >= target_times,
             "hours_met": hours >= target_hours,
-            "registrations": registrations.mine(user),
-            "signups": posts.upcoming_signups(user.id), "history": history}
+            "registrations": [row for row in head if row.id is not None],
+            "signups": run(_mine("signups"), {"member": user.id, "now": utcnow()}).all(),
+            "history": history}
+
+
+logs, posts_, signups_ = ServiceLog.__table__, ServicePost.__table__, ServiceSignup.__table__
+registrations_, communities, users = (PartyRegistration.__table__, Community.__table__,
+                                      User.__table__)
+
+
+@functools.cache
+def _mine(part: str) -> sa.Select:
+    """`me()`'s statements over bound parameters, built once (SQLAlchemy caches the SQL of
+    a statement object, and psycopg prepares a statement it sees again)."""
+    member = sa.bindparam("member", type_=sa.Integer)
+    if part == "head":
+        # The year's totals (verified logs whose check-in falls in the local year) joined
+        # to my registrations, newest first, each with its community's name and mine: one
+        # statement, at least one row (the totals) even without a registration.
+        totals = (sa.select(sa.func.count().label("times"), sa.func.sum(logs.c.hours).label("total"))
+                  .where(logs.c.member_id == member, logs.c.verified_at.is_not(None),
+                         logs.c.check_in_at >= sa.bindparam("start", type_=UTCDateTime),
+                         logs.c.check_in_at < sa.bindparam("end", type_=UTCDateTime))
+                  .subquery("totals"))
+        mine = (sa.select(*registrations_.c["id", "user_id", "community_id", "employer",
+                                             "skills", "status", "note", "decided_at",
+                                             "ended_at", "created_at"],
+                          communities.c.name.label("community_name"),
+                          users.c.nickname.label("member_name"))
+                .join(communities, communities.c.id == registrations_.c.community_id)
+                .join(users, users.c.id == registrations_.c.user_id)
+                .where(registrations_.c.user_id == member).subquery("mine"))
+        return (sa.select(totals.c.times, totals.c.total, mine)
+                .select_from(totals.outerjoin(mine, sa.true()))
+                .order_by(mine.c.id.desc()).limit(20))
+    # signups: the posts that have not ended, soonest first
+    return (sa.select(*posts_.c["id", "community_id", "title", "category", "starts_at",
+                                "ends_at", "place", "headcount", "signup_count", "created_at"])
+            .join(signups_, signups_.c.post_id == posts_.c.id)
+            .where(signups_.c.member_id == member,
+                   posts_.c.ends_at > sa.bindparam("now", type_=UTCDateTime))
+            .order_by(posts_.c.starts_at, posts_.c.id).limit(20))
+
+
+@functools.lru_cache(maxsize=64)
+def _history(paged: bool, limit: int) -> sa.Select:
+    """A page of my logs, newest first, with the post's title (many-to-one, so the LIMIT
+    still counts logs)."""
+    return page_query(
+        sa.select(*logs.c["id", "member_id", "community_id", "post_id", "source",
+                          "check_in_at", "check_out_at", "hours", "flagged", "verified_at",
+                          "note"], posts_.c.title.label("post_title"))
+        .outerjoin(posts_, posts_.c.id == logs.c.post_id)
+        .where(logs.c.member_id == sa.bindparam("member", type_=sa.Integer)),
+        logs.c.id, paged, limit, descending=True)
 
 
 def roster(user: User, community_id: int, year: int | None, cursor: str | None,

@@ -147,14 +147,6 @@ def list_registrations(user: User, community_id: int, status: str | None, cursor
     return paginate(query, PartyRegistration.id, cursor, limit, descending=True)
 
 
-def mine(user: User) -> list[PartyRegistration]:
-    """My registrations, newest first (the confirmed, the pending and the history)."""
-    return list(db.session.scalars(
-        sa.select(PartyRegistration).where(PartyRegistration.user_id == user.id)
-        .options(orm.joinedload(PartyRegistration.community))  # many-to-one: one statement
-        .order_by(PartyRegistration.id.desc()).limit(20)))
-
-
 def staff_community(user: User, community_id: int) -> Community:
     """The community, for its staff (and admin): 404 `community_not_found`, else 403."""
     community = db.session.get(Community, community_id)

@@ -51,6 +51,14 @@ def name_of(column: sa.ColumnElement, key: sa.ColumnElement, ref: sa.ColumnEleme
     return sa.select(column).where(key == ref).scalar_subquery().label(label)
 
 
+def name_unless(condition: sa.ColumnElement, column: sa.ColumnElement,
+                key: sa.ColumnElement, ref: sa.ColumnElement, label: str) -> sa.Label:
+    """`name_of`, looked up only where `condition` is false (NULL where it is true): inside
+    a CASE, PostgreSQL runs the subquery only for the rows that need it."""
+    return sa.case((condition, sa.null()),
+                   else_=sa.select(column).where(key == ref).scalar_subquery()).label(label)
+
+
 LIST_COLUMNS = (
     *(wishes.c[name] for name in (
         "id", "title", "description", "category", "campaign", "status", "points",
@@ -61,9 +69,20 @@ LIST_COLUMNS = (
     name_of(buildings.c.name, buildings.c.id, wishes.c.building_id, "building_name"),
     name_of(compounds.c.name, compounds.c.id, wishes.c.compound_id, "compound_name"),
     name_of(users.c.nickname, users.c.id, wishes.c.requester_id, "requester_name"),
-    name_of(users.c.nickname, users.c.id, wishes.c.poster_id, "poster_name"),
+    # The poster is nearly always the requester (`poster()`), and the household's head is
+    # named only for a household posted for: two lookups a row saved on most rows.
+    name_unless(wishes.c.poster_id == wishes.c.requester_id, users.c.nickname, users.c.id,
+                wishes.c.poster_id, "poster_name"),
     name_of(users.c.nickname, users.c.id, wishes.c.claimer_id, "claimer_name"),
-    name_of(households.c.head_name, households.c.id, wishes.c.household_id, "head_name"))
+    name_unless(wishes.c.requester_id.is_not(None), households.c.head_name, households.c.id,
+                wishes.c.household_id, "head_name"))
+
+
+def poster(row) -> str | None:
+    """The poster's name from a list row (the requester's when they posted it)."""
+    if row["poster_id"] == row["requester_id"]:
+        return row["requester_name"]
+    return row["poster_name"]
 
 
 @functools.cache
@@ -127,7 +146,8 @@ def list_wishes(user: User, scope: str, cursor: str | None, limit: int,
         else:  # a volunteer: the page query checks the community itself
             params.update(wall=compound_id, home=user.household_id,
                           **access.volunteer_params(user))
-            scopes, checked_later = ("volunteer_wall",), True
+            scopes = ("volunteer_home",) if compound_id is None else ("volunteer_wall",)
+            checked_later = True
     elif scope in ("mine", "claimed"):
         scopes = (scope,)
     else:  # compound, queue
@@ -157,8 +177,9 @@ def _list_statement(scopes: tuple[str, ...], filters: tuple[str, ...], queue: bo
     viewer = param("viewer")
     scope_conditions = {
         "all": sa.true(),
-        "wall": sa.and_(c.compound_id == param("wall"), c.status.in_(WALL_STATUSES)),
-        "volunteer_wall": _volunteer_wall(),
+        "wall": sa.and_(c.compound_id == param("wall"), _on_wall()),
+        "volunteer_wall": _volunteer_wall(home=False),
+        "volunteer_home": _volunteer_wall(home=True),
         "mine": sa.or_(c.requester_id == viewer, c.poster_id == viewer),
         "claimed": c.claimer_id == viewer,
         "grids": c.grid_id.in_(param("grids", expanding=True)),
@@ -166,7 +187,11 @@ def _list_statement(scopes: tuple[str, ...], filters: tuple[str, ...], queue: bo
         "communities": c.community_id.in_(param("communities", expanding=True))}
     filter_conditions = {
         "compound_id": c.compound_id == param("compound_id"),
-        "status": c.status == param("status"),
+        # A status is written into the SQL, not bound (like the page's LIMIT): PostgreSQL
+        # then plans a prepared list once. Bound, it estimated an unknown status's rows as
+        # an eighth of the compound's, found the generic plan dearer than a custom one
+        # and planned the wall anew on every request (half a millisecond).
+        "status": c.status == param("status", literal_execute=True),
         "category": c.category == param("category"),
         "campaign": c.campaign == param("campaign")}
     query = _rows().where(sa.or_(*(scope_conditions[name] for name in scopes)),
@@ -178,17 +203,25 @@ def _list_statement(scopes: tuple[str, ...], filters: tuple[str, ...], queue: bo
     return page_query(query, c.id, paged, limit, descending=not queue)
 
 
-def _volunteer_wall() -> sa.ColumnElement:
-    """The wall of compound `wall` (or of the viewer's `home` household's compound) if the
-    compound's community is one where the viewer volunteers: PostgreSQL evaluates the
+def _on_wall() -> sa.ColumnElement:
+    """The wall's statuses, written into the SQL (see `status` in `_list_statement`)."""
+    return wishes.c.status.in_(sa.bindparam("wall_statuses", [s.value for s in WALL_STATUSES],
+                                            expanding=True, literal_execute=True))
+
+
+def _volunteer_wall(home: bool) -> sa.ColumnElement:
+    """The wall of compound `wall` (`home`: of the viewer's `home` household's compound) if
+    the compound's community is one where the viewer volunteers: PostgreSQL evaluates the
     check once (uncorrelated subqueries) before it reads a row, so a volunteer's wall is one
-    query. A page that comes back empty is checked again to say why (403, 404)."""
+    query. A page that comes back empty is checked again to say why (403, 404). The two
+    walls are two statements (not one `coalesce(wall, home)`): the lookup PostgreSQL cannot
+    fold made its generic plan look dearer than a custom one, so it planned every request."""
     param, c = sa.bindparam, wishes.c
-    compound = sa.func.coalesce(param("wall", type_=sa.Integer),
-                                access.home_compound(param("home", type_=sa.Integer)))
+    compound = access.home_compound(param("home", type_=sa.Integer)) if home \
+        else param("wall", type_=sa.Integer)
     community = sa.select(compounds.c.community_id).where(compounds.c.id == compound) \
         .scalar_subquery()
-    return sa.and_(c.compound_id == compound, c.status.in_(WALL_STATUSES),
+    return sa.and_(c.compound_id == compound, _on_wall(),
                    community.in_(access.volunteering(
                        param("volunteer_household", type_=sa.Integer),
                        param("volunteer_member", type_=sa.Integer))))
@@ -219,7 +252,7 @@ def _contacts(rows) -> dict[int, dict]:
         "address": f"{row['compound_name']}{row['building_name']}{found[row['id']].unit}单元"
                    f"{found[row['id']].room}",
         "phone": found[row["id"]].phone,
-        "via": row["poster_name"] if row["on_behalf"] else None} for row in rows}
+        "via": poster(row) if row["on_behalf"] else None} for row in rows}
 
 
 def detail(user: User, wish_id: int) -> WishView:

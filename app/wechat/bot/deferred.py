@@ -2,6 +2,12 @@
 callback marked the inbound row `queued` and answered `success`; this module does the
 work and answers by customer-service message (app.wechat.bot.deliver).
 
+The work is durable before any thread sees it: the `queued` row, with everything the task
+needs in its payload, commits in the handling's own transaction (with the dedupe row and
+the session's step), and the thread pool only gets its id. A process that dies mid-task
+(tests/wechat/test_bot_gunicorn.py kills a gunicorn mid-download) leaves the row queued and
+nothing of the task's effects; the job runs it later.
+
 `process(inbound_id)` runs a task exactly once, however many run it (this process's
 thread pool right after the callback, the `bot-deferred` job for anything a dead process
 left behind):

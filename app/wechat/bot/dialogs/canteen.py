@@ -33,11 +33,11 @@ def begin(turn) -> str:
     now, today = timeutil.local(), timeutil.today()
     choices = []
     for label, day in (("今天", today), ("明天", today + timedelta(days=1))):
-        for meal in menus.list_meals(user, canteens[0].id, day):
+        for meal, quote in menus.list_meals(user, canteens[0].id, day):  # (row, my price)
             open_ = meal.state.value == "published" and meal.cutoff_at > now
             if open_ and meal.capacity > meal.booked_count:
                 choices.append((meal.id, f"{label}{meal.kind.label}：{'、'.join(meal.dishes[:4])}"
-                                f"｜{meal.price_for_me.amount_fen / 100:.2f} 元"
+                                f"｜{quote.amount_fen / 100:.2f} 元"
                                 f"｜{when(meal.cutoff_at)} 前可订"))
     if not choices:
         return "今天和明天暂时没有可预订的餐。"

@@ -13,9 +13,11 @@ from datetime import timedelta
 from app import timeutil
 from app.errors import AppError
 from app.services.incidents import queries
+from app.services.permissions import Principal
 from app.services.points import ledger
 from app.services.wishes import queries as wish_queries
 from app.wechat.bot import replies
+from app.wechat.bot.dialogs import guide
 from app.wechat.bot.dialogs.common import when
 from app.wechat.bot.wire import REPLY_MAX
 
@@ -92,22 +94,30 @@ def _title(view) -> str:
 
 
 def canteen(turn) -> str:
-    user, why = _bound(turn)
-    if user is None:
-        return why
+    """A bound follower: my community's canteen with my price. A follower not yet bound
+    whose QR code named a compound: that community's canteen at the base price (no
+    bookings, no subsidy: both need a verified household), and the link to bind."""
     from app.services.canteen import menus
 
-    canteens = menus.list_canteens(user, None, None, 1)["items"]
+    viewer, community_id = turn.user, None
+    if viewer is None:
+        community_id = guide.community_id(turn)
+        if community_id is None:
+            return replies.bind_link()
+        viewer = Principal(0, None, None, None, ())  # nobody: no booking, no tier
+    canteens = menus.list_canteens(viewer, community_id, None, 1)["items"]
     if not canteens:
         return replies.NOT_OPEN
-    today = timeutil.today()
+    today, price = timeutil.today(), "我的价格" if turn.user is not None else "价格"
     parts = [f"{canteens[0].name}菜单："]
     for label, day in (("今天", today), ("明天", today + timedelta(days=1))):
-        meals = [m for m in menus.list_meals(user, canteens[0].id, day)
-                 if m.state.value in ("published", "closed")]
+        meals = [(m, quote) for m, quote in menus.list_meals(viewer, canteens[0].id, day)
+                 if m.state.value in ("published", "closed")]  # (row, the price for me)
         lines = [f"{m.kind.label}：{'、'.join(m.dishes[:6])}｜{_seats(m)}"
-                 f"｜我的价格 {m.price_for_me.amount_fen / 100:.2f} 元" for m in meals]
+                 f"｜{price} {quote.amount_fen / 100:.2f} 元" for m, quote in meals]
         parts.append(f"【{label}】" + ("\n" + "\n".join(lines) if lines else "暂无"))
+    if turn.user is None:
+        return "\n".join(parts) + "\n订餐和助餐优惠需先绑定住址。" + replies.bind_link()
     return "\n".join(parts) + "\n回复“订餐”预订 1 份（到店付款）；更多选择请打开小程序“社区食堂”。"
 
 
