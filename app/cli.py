@@ -111,6 +111,22 @@ def wechat_menu():
     click.echo(f"menu created: {len(menu.MENU['button'])} buttons")
 
 
+@wechat_cli.command("bot-worker")
+@click.option("--until-empty", is_flag=True, help="Stop when no message is queued.")
+def wechat_bot_worker(until_empty: bool):
+    """Run the bot's deferred messages (photos, filings) outside the web processes; start
+    those with BOT_DEFERRED_THREADS=0."""
+    import signal
+    import threading
+
+    from app.wechat.bot import deferred
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    click.echo(f"bot worker stopped: {deferred.work(stop=stop, until_empty=until_empty)}")
+
+
 jobs_cli = AppGroup("jobs", help="Scheduled jobs: list, run the scheduler, run one by hand.")
 notifications_cli = AppGroup("notifications", help="The notification outbox.")
 

@@ -10,9 +10,10 @@ baseline, on the three paths WeChat exercises, each measured on its own:
   the dedupe lookup (every follower's message was handled once beforehand);
 - **deferred**: a photo from a bound resident at the 报事 photo step (rate × rate-seconds
   residents are put at that step directly in the database, so each photo is a first one):
-  the inbound row is queued and committed, the callback answers `success`, a worker thread
-  downloads the photo from the sandbox and queues the customer-service answer, which a real
-  `flask notifications dispatch` process delivers to the sandbox.
+  the inbound row is queued and committed, the callback answers `success`, the bot worker
+  (`flask wechat bot-worker`, one process; the web workers run with BOT_DEFERRED_THREADS=0,
+  as production does) downloads the photo from the sandbox and queues the customer-service
+  answer, which a real `flask notifications dispatch` process delivers to the sandbox.
 
 Two measurements:
 1. **at a fixed rate** (--rate messages/s, open loop, for --rate-seconds each, interleaved
@@ -213,6 +214,11 @@ def at_rate(stack, args) -> list[dict]:
     dispatcher = subprocess.Popen([str(BIN / "flask"), "notifications", "dispatch"], cwd=ROOT,
                                   env=stack.env, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL, start_new_session=True)
+    # The web workers run with BOT_DEFERRED_THREADS=0 (set below): the photos' downloads and
+    # decoding run in one bot worker process, as in production, not beside the callbacks.
+    worker = subprocess.Popen([str(BIN / "flask"), "wechat", "bot-worker"], cwd=ROOT,
+                              env=stack.env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
     paths = {
         "passive": lambda i: ("POST", target, (BODY % (i % args.followers, base + i)).encode(),
                               None),
@@ -236,8 +242,9 @@ def at_rate(stack, args) -> list[dict]:
             rows.append(row)
             print(f"  at {rate}/s: {name} done", file=sys.stderr, flush=True)
     finally:
-        dispatcher.terminate()
-        dispatcher.wait(15)
+        for process in (dispatcher, worker):
+            process.terminate()
+            process.wait(15)
         paced.pool.shutdown()
     return rows
 
@@ -294,6 +301,7 @@ def scenarios(stack, args) -> list[Scenario]:
 
 if __name__ == "__main__":
     os.environ.setdefault("BOT_REPLY_SECONDS", "4")
+    os.environ.setdefault("BOT_DEFERRED_THREADS", "0")  # the bot worker runs them
     uploads = tempfile.mkdtemp(prefix="linli-bench-uploads.")  # the deferred path's photos
     os.environ.setdefault("UPLOAD_DIR", uploads)
     try:

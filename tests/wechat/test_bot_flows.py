@@ -165,6 +165,36 @@ def test_someone_elses_incident_is_not_shown(app, world, people, categories, mak
     assert "还没有报过事" in bot.say(ZHANG, "查进度")
 
 
+def test_the_bot_worker_runs_what_web_processes_left_to_it(app, world, people, categories,
+                                                           bot, sandbox_url):
+    """Web processes with BOT_DEFERRED_THREADS=0 only queue the photo and answer `success`;
+    the bot worker (`flask wechat bot-worker`, `deferred.work`) downloads it and answers,
+    once however often it runs."""
+    from app.models.bot import BotInbound, InboundStatus
+    from app.services.notifications import dispatch
+    from app.wechat.bot import deferred
+
+    start_report(bot)
+    app.config["BOT_DEFERRED_THREADS"] = 0
+    try:
+        assert bot.send(ZHANG, "image", media_id="sandbox-jpeg-1") is None  # success
+    finally:
+        app.config["BOT_DEFERRED_THREADS"] = 2
+
+    def statuses():
+        return list(db.session.scalars(sa.select(BotInbound.status)
+                                       .where(BotInbound.openid == ZHANG)))
+    assert InboundStatus.QUEUED in in_app(app, statuses)  # nobody ran it in the web process
+    assert in_app(app, lambda: deferred.work(until_empty=True)) == {"done": 1}
+    assert in_app(app, lambda: deferred.work(until_empty=True)) == {}
+    assert InboundStatus.QUEUED not in in_app(app, statuses)
+    in_app(app, lambda: dispatch.run(until_empty=True))
+    answers = [m for m in custom_messages(sandbox_url, ZHANG) if "照片已收到" in m]
+    assert len(answers) == 1
+    session = in_app(app, lambda: db.session.get(BotSession, ZHANG))
+    assert session.step == "location" and len(session.data["photo_ids"]) == 1
+
+
 def test_an_unbound_follower_gets_the_link_and_can_still_ask(app, world, bot):
     assert "欢迎关注" in bot.event("mp-nobody", "subscribe")
     for command in ("1", "2", "3", "5", "6", "7"):

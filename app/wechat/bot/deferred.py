@@ -9,8 +9,8 @@ the session's step), and the thread pool only gets its id. A process that dies m
 nothing of the task's effects; the job runs it later.
 
 `process(inbound_id)` runs a task exactly once, however many run it (this process's
-thread pool right after the callback, the `bot-deferred` job for anything a dead process
-left behind):
+thread pool right after the callback, or the bot worker, `work`, where web processes leave
+deferred work to it; the `bot-deferred` job for anything a dead process left behind):
 1. the WeChat call first, outside any transaction (the download; the filing's content
    check inside `create_incident`, whose own commit is held: `holding_commits`);
 2. then, in the same transaction as the task's effects: the session row locked, the
@@ -178,6 +178,33 @@ def _count_failure(inbound_id: int, openid: str, payload: dict) -> str:
         return "retry"
     db.session.commit()
     return _finish(inbound_id, openid, payload, None, replies.FAILED, end=True) and "failed"
+
+
+def work(stop: threading.Event | None = None, until_empty: bool = False,
+         idle_sleep: float = 0.5) -> dict:
+    """The bot worker (`flask wechat bot-worker`): run queued messages oldest first, however
+    new, until `stop` (or, `until_empty`, until none is left). Web processes started with
+    `BOT_DEFERRED_THREADS=0` then only queue and answer `success`: a burst of photos costs
+    their callbacks nothing (the download and the image's decoding run here, not beside the
+    requests). Several workers may run; a message runs exactly once however many try."""
+    stop = stop or threading.Event()
+    counts: dict = {}
+    while not stop.is_set():
+        ids = list(db.session.scalars(sa.select(BotInbound.id).where(
+            BotInbound.status == InboundStatus.QUEUED)
+            .order_by(BotInbound.created_at, BotInbound.id).limit(RECOVER_BATCH)))
+        db.session.rollback()
+        if not ids:
+            if until_empty:
+                break
+            stop.wait(idle_sleep)
+            continue
+        for inbound_id in ids:
+            outcome = process(inbound_id)
+            counts[outcome] = counts.get(outcome, 0) + 1
+            if stop.is_set():
+                break  # a failing message is tried again at once, BOT_DEFERRED_ATTEMPTS in all
+    return counts
 
 
 def recover(now=None) -> dict:
