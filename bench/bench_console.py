@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import sqlalchemy as sa  # noqa: E402
-from bench_incidents import ORG_SQL, grow, in_app  # noqa: E402  (the incident generator)
+from bench_incidents import generate_org, grow, in_app  # noqa: E402  (the incident generator)
 from harness import Scenario  # noqa: E402
 from harness import main as run_main  # noqa: E402
 
@@ -152,10 +152,7 @@ def scenarios(stack, args) -> list[Scenario]:
     if not stack.database_url.startswith("postgresql"):
         sys.exit("bench_console: PostgreSQL only (--db postgres or a postgresql:// URL)")
     engine = sa.create_engine(database_url(stack.database_url))
-    with engine.begin() as conn:
-        for statement in ORG_SQL.split(";"):
-            if statement.strip():
-                conn.execute(sa.text(statement), {"users": args.users})
+    generate_org(engine, args.users)
     seconds = grow(engine, 1, args.incidents)
     print(f"generated {args.incidents:,} incidents in {seconds:.1f}s", file=sys.stderr)
     result = in_app(stack, TIMING, str(args.samples))

@@ -115,6 +115,14 @@ FROM incidents WHERE id > :after AND status IN ('dispatched', 'accepted')
 """
 
 
+def generate_org(engine: sa.Engine, users: int) -> None:
+    """The bench's grids, compounds, buildings, workers, secretaries and `users` residents."""
+    with engine.begin() as conn:
+        for statement in ORG_SQL.split(";"):
+            if statement.strip():
+                conn.execute(sa.text(statement), {"users": users})
+
+
 def grow(engine: sa.Engine, first: int, last: int) -> float:
     started = time.perf_counter()
     with engine.begin() as conn:
@@ -263,10 +271,7 @@ def scenarios(stack, args) -> list[Scenario]:
     if not stack.database_url.startswith("postgresql"):
         sys.exit("bench_incidents: PostgreSQL only (--db postgres or a postgresql:// URL)")
     engine = sa.create_engine(database_url(stack.database_url))
-    with engine.begin() as conn:
-        for statement in ORG_SQL.split(";"):
-            if statement.strip():
-                conn.execute(sa.text(statement), {"users": args.users})
+    generate_org(engine, args.users)
     print(f"generated {args.small} incidents in {grow(engine, 1, args.small):.1f}s",
           file=sys.stderr)
     load = []

@@ -1,10 +1,11 @@
 """The audit log of console writes: who, what, when, the state before and after.
 
-`record` adds the row in the caller's transaction and flushes, never commits. `audited`
-runs a service (which commits at its end) with its commits held (the mechanism of
+`record` adds the row in the caller's transaction and flushes, never commits.
+`audited_write` runs a service (which commits at its end) with its commits held (the mechanism of
 idempotent requests, app.services.idempotency.holding_commits), adds the audit row and
-commits once: the write and its audit row commit together or not at all. The "before" is
-read just before the service runs (the service then locks and checks the row itself).
+commits once: the write and its audit row commit together or not at all. `audited` is that
+for one row, its "before" read just before the service runs (the service then locks and
+checks the row itself).
 `snapshot` picks the audited fields of a record as JSON-safe values."""
 from __future__ import annotations
 
@@ -38,6 +39,23 @@ def record(actor_id: int, action: str, target_kind: str, target_id: int | None,
     return row
 
 
+def audited_write(actor_id: int, action: str, target_kind: str | None, target_id: int | None,
+                  before: dict | None, work: Callable[[], object],
+                  after: Callable[[object], dict | None],
+                  target: Callable[[object], object] | None = None):
+    """`work()` (a service, which commits at its end) and its audit row in one transaction,
+    for writes whose before the caller read and whose after it derives (`after(result)`).
+    For a creation, `target(result)` is the new row, whose table and id the row names."""
+    with holding_commits():
+        result = work()
+    if target is not None:
+        row = target(result)
+        target_kind, target_id = row.__tablename__, row.id
+    record(actor_id, action, target_kind, target_id, before, after(result))
+    db.session.commit()
+    return result
+
+
 def audited(actor_id: int, action: str, model, target_id: int, fields: tuple[str, ...],
             work: Callable[[], object]):
     """`work()` (a service call on the `model` row `target_id`) and its audit row, in one
@@ -46,8 +64,5 @@ def audited(actor_id: int, action: str, model, target_id: int, fields: tuple[str
     current = db.session.execute(sa.select(*(getattr(model, name) for name in fields))
                                  .where(model.id == target_id)).first()
     before = snapshot(current, fields) if current is not None else None
-    with holding_commits():
-        result = work()
-    record(actor_id, action, model.__tablename__, target_id, before, snapshot(result, fields))
-    db.session.commit()
-    return result
+    return audited_write(actor_id, action, model.__tablename__, target_id, before, work,
+                         lambda result: snapshot(result, fields))

@@ -23,7 +23,6 @@ from marshmallow import Schema, ValidationError
 from app.console import audit
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.extensions import db
-from app.services.idempotency import holding_commits
 
 STALE = "已被他人修改，请查看最新内容后重试"
 INT_MAX = 2_000_000_000
@@ -129,25 +128,8 @@ def saved(write: Callable[[], object], page: Callable[[], str], done: str):
     return None
 
 
-def audited_write(actor_id: int, action: str, target_kind: str | None, target_id: int | None,
-                  before: dict | None, work: Callable[[], object],
-                  after: Callable[[object], dict | None],
-                  target: Callable[[object], object] | None = None):
-    """`work()` and its audit row in one transaction, for writes whose before/after the
-    caller reads (`after(result)`). For a creation, `target(result)` is the new row, whose
-    table and id the audit row names."""
-    with holding_commits():
-        result = work()
-    if target is not None:
-        row = target(result)
-        target_kind, target_id = row.__tablename__, row.id
-    audit.record(actor_id, action, target_kind, target_id, before, after(result))
-    db.session.commit()
-    return result
-
-
 def created(user, action: str, fields: tuple[str, ...], work: Callable[[], object]):
     """A creation and its audit row (no before; the new row as the target, `fields` of it
     as the after)."""
-    return audited_write(user.id, action, None, None, None, work,
-                         lambda row: audit.snapshot(row, fields), target=lambda row: row)
+    return audit.audited_write(user.id, action, None, None, None, work,
+                               lambda row: audit.snapshot(row, fields), target=lambda row: row)

@@ -68,3 +68,15 @@ def fetch_page(statement: sa.Select, key: sa.ColumnElement, cursor: str | None, 
     last = rows[limit - 1]
     value = last[key.key] if isinstance(last, sa.RowMapping) else getattr(last, key.key)
     return {"items": rows[:limit], "next_cursor": encode_cursor(value)}
+
+
+def pages(read):
+    """Every item of a keyset-paged list: `read(cursor)` returns a page (`items`,
+    `next_cursor`), called from no cursor until the last page (an export of a whole list)."""
+    cursor = None
+    while True:
+        page = read(cursor)
+        yield from page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return

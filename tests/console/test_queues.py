@@ -36,7 +36,7 @@ from app.models import (
 )
 from tests.console.conftest import poll
 from tests.console.test_signin import STAFF_SIDE
-from tests.fixtures.canteen import DAY, make_meal, messages
+from tests.fixtures.canteen import DAY, make_meal, meal_row, messages
 from tests.helpers import in_app, jpeg
 from tests.routes.test_canteen_feedback import other_community
 
@@ -86,14 +86,6 @@ def post(csrf_of):
         return browser.post(path, data=data, follow_redirects=True,
                             headers={"Referer": f"http://localhost{page}"})
     return send
-
-
-def meal_of(app, meal_id: int) -> Meal:
-    def work():
-        meal = db.session.get(Meal, meal_id)
-        db.session.expunge(meal)
-        return meal
-    return in_app(app, work)
 
 
 def meals_of(app, canteen_id: int) -> list[tuple]:
@@ -185,22 +177,22 @@ def test_plan_a_meal_publish_and_cancel_it(app, console_login, post, audit_rows,
                 cutoff_time="10:00", pickup_start="11:00", pickup_end="13:00")
     assert done.status_code == 200 and "已新建 12月08日午餐（草稿）" in flashes(done.text)[0]
     [meal_id] = ids(done.text, "meal")
-    meal = meal_of(app, meal_id)
+    meal = meal_row(app, meal_id)
     assert (meal.state, meal.dishes, meal.capacity, meal.price_fen) == (
         MealState.DRAFT, ["番茄炒蛋", "清蒸鱼", "米饭"], 40, 1250)
     published = post(browser, f"/console/meals/{meal_id}/publish", page=page)
     assert "已发布" in flashes(published.text)[0]
-    assert meal_of(app, meal_id).state is MealState.PUBLISHED
+    assert meal_row(app, meal_id).state is MealState.PUBLISHED
     again = post(browser, f"/console/meals/{meal_id}/publish", page=page)
     assert flashes(again.text) == ["当前状态为“可预订”，不能执行此操作"]
     # A resident books it; cancelling the meal cancels the booking and tells them.
     assert book("demo-resident", meal_id).status_code == 201
     no_reason = post(browser, f"/console/meals/{meal_id}/cancel", page=page, reason="  ")
     assert flashes(no_reason.text)[0].startswith("原因：")
-    assert meal_of(app, meal_id).state is MealState.PUBLISHED
+    assert meal_row(app, meal_id).state is MealState.PUBLISHED
     cancelled = post(browser, f"/console/meals/{meal_id}/cancel", page=page, reason="停水检修")
     assert "已取消" in flashes(cancelled.text)[0]
-    meal = meal_of(app, meal_id)
+    meal = meal_row(app, meal_id)
     assert meal.state is MealState.CANCELLED and meal.cancel_reason == "停水检修"
     assert in_app(app, lambda: db.session.scalar(sa.select(Booking.state).where(
         Booking.meal_id == meal_id))) is BookingState.CANCELLED
@@ -526,4 +518,4 @@ def test_a_queue_post_without_the_csrf_token_is_refused(app, console_login, cant
     browser = console_login("demo-staff")
     response = browser.post(f"/console/meals/{week['dinner']}/publish", data={})
     assert response.status_code == 400 and "页面已过期" in response.text
-    assert meal_of(app, week["dinner"]).state is MealState.DRAFT
+    assert meal_row(app, week["dinner"]).state is MealState.DRAFT

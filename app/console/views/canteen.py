@@ -23,7 +23,6 @@ from app.extensions import db
 from app.models import CanteenFeedback, Meal, MealKind, Role, ScopeKind
 from app.schemas.canteen import MealCancelSchema, MealCreateSchema
 from app.services.canteen import access, feedback, kitchen, menus
-from app.services.idempotency import holding_commits
 from app.services.permissions import has_role
 
 CANTEENS_MAX = 100
@@ -142,17 +141,6 @@ def meal_form() -> dict:
     return load(MealCreateSchema(), data)
 
 
-def audited_new(actor_id: int, action: str, kind: str, work, describe) -> object:
-    """A service that creates rows, and its audit row (`describe(result)` → (target id,
-    after)), committed together."""
-    with holding_commits():
-        result = work()
-    target_id, after = describe(result)
-    audit.record(actor_id, action, kind, target_id, None, after)
-    db.session.commit()
-    return result
-
-
 def meal_after(meal: Meal) -> dict:
     return {**audit.snapshot(meal, MEAL_FIELDS), "day": meal.day.isoformat(),
             "kind": MealKind(meal.kind).value}  # a new row holds the form's code
@@ -167,9 +155,9 @@ def _week_of(canteen_id: int, day: date):
 def create_meal(canteen_id: int):
     """Plan a meal (a draft until published)"""
     user, data = g.console_user, meal_form()
-    meal = audited_new(user.id, "meal_create", "meals",
-                       lambda: menus.create_meal(user, canteen_id, data),
-                       lambda m: (m.id, meal_after(m)))
+    meal = audit.audited_write(user.id, "meal_create", None, None, None,
+                               lambda: menus.create_meal(user, canteen_id, data), meal_after,
+                               target=lambda m: m)
     flash(f"已新建 {meal.day:%m月%d日}{MealKind(meal.kind).label}（草稿）", "ok")
     return _week_of(canteen_id, meal.day)
 
@@ -179,11 +167,11 @@ def copy_last_week(canteen_id: int):
     """Copy the week before into this week, as drafts"""
     user = g.console_user
     week_start = _monday(request.form.get("week_start") or None)
-    result = audited_new(user.id, "meal_copy_week", "canteens",
-                         lambda: menus.copy_last_week(user, canteen_id, week_start),
-                         lambda r: (canteen_id, {"week_start": week_start.isoformat(),
-                                                 "created": [m.id for m in r["items"]],
-                                                 "skipped": r["skipped"]}))
+    result = audit.audited_write(
+        user.id, "meal_copy_week", "canteens", canteen_id, None,
+        lambda: menus.copy_last_week(user, canteen_id, week_start),
+        lambda r: {"week_start": week_start.isoformat(), "created": [m.id for m in r["items"]],
+                   "skipped": r["skipped"]})
     flash(f"已复制上周菜单：新建 {len(result['items'])} 餐，跳过 {result['skipped']} 餐", "ok")
     return _week_of(canteen_id, week_start)
 
@@ -242,11 +230,9 @@ def moderate_feedback(feedback_id: int):
     reason = request.form.get("reason", "").strip()[:200] or None
     status = db.session.scalar(sa.select(CanteenFeedback.status)
                                .where(CanteenFeedback.id == feedback_id))
-    before = {"status": status.value} if status is not None else None
-    with holding_commits():
-        note = feedback.moderate(user, feedback_id, action)
-    audit.record(user.id, f"feedback_{action}", CanteenFeedback.__tablename__, feedback_id,
-                 before, {"status": note["status"].value, "reason": reason})
-    db.session.commit()
+    audit.audited_write(user.id, f"feedback_{action}", CanteenFeedback.__tablename__,
+                        feedback_id, {"status": status.value} if status is not None else None,
+                        lambda: feedback.moderate(user, feedback_id, action),
+                        lambda note: {"status": note["status"].value, "reason": reason})
     flash(f"意见 #{feedback_id}：" + ("已公开" if action == "release" else "已隐藏"), "ok")
     return redirect(url_for("console.canteen_feedback"))

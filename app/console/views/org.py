@@ -13,7 +13,6 @@ from flask import g, redirect, render_template, request, url_for
 
 from app.console import audit
 from app.console.edits import (
-    audited_write,
     checked,
     chosen_community,
     created,
@@ -228,7 +227,7 @@ def edit_household(household_id: int):
 
     def write():
         orgtree.get_household(user, household_id)  # 404 / 403 before anything is read
-        audited_write(user.id, "household_update", "households", household_id,
+        audit.audited_write(user.id, "household_update", "households", household_id,
                       _household_state(household_id), checked(Household, household_id,
                                                               submitted, work),
                       lambda _: _household_state(household_id))

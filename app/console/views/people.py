@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import flash, g, redirect, render_template, request, url_for
 
 from app.console import audit
-from app.console.edits import audited_write, chosen_community, integer, text
+from app.console.edits import chosen_community, integer, text
 from app.console.web import bp
 from app.errors import ValidationFailed
 from app.models import PartyRegistration, RegistrationStatus
@@ -59,7 +59,7 @@ def grant_role():
         raise ValidationFailed("请填写用户编号", code="validation_error")
     role = people.parse_role(text("role"))
     kind, scope_id = users.parse_scope(text("scope"))
-    audited_write(user.id, "role_grant", None, None, None,
+    audit.audited_write(user.id, "role_grant", None, None, None,
                   lambda: people.grant(user, person_id, role, kind, scope_id),
                   _grant_state, target=lambda grant: grant)
     flash(f"已授予用户 #{person_id}「{role.label}」", "ok")
@@ -71,7 +71,7 @@ def revoke_role(grant_id: int):
     """Revoke one role grant (within my own scope; never my own)"""
     user = g.console_user
     before = _grant_state(people.get_grant(user, grant_id))
-    audited_write(user.id, "role_revoke", "role_grants", grant_id, before,
+    audit.audited_write(user.id, "role_revoke", "role_grants", grant_id, before,
                   lambda: people.revoke(user, grant_id), lambda _: None)
     flash(f"已撤销用户 #{before['user_id']} 的角色", "ok")
     return redirect(url_for("console.people_page"))

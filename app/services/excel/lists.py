@@ -37,6 +37,7 @@ from app.services.canteen import eligibility
 from app.services.excel import scope
 from app.services.excel.kinds import Column, Ctx, Kind
 from app.services.incidents import queries as incident_queries
+from app.services.pagination import pages
 from app.services.permissions import has_role
 from app.services.visits.access import MANAGING_ROLES
 from app.services.wishes import queries as wish_queries
@@ -73,21 +74,15 @@ class Incidents(ListKind):
         return Ctx(user, None, filters)
 
     def rows(self, ctx: Ctx):
-        cursor = None
-        while True:
-            page = incident_queries.list_incidents(
+        for row, full in pages(lambda cursor: incident_queries.list_incidents(
                 ctx.user, "compound", cursor, PAGE, status=ctx.filters.get("status"),
-                compound_id=ctx.filters.get("compound_id"))
-            for row, full in page["items"]:
-                yield (row["id"], row["compound_name"], row["building_name"],
-                       row["category_name"], row["description"] if full else None,
-                       IncidentStatus(row["status"]).label,
-                       None if row["anonymous"] or not full else row["reporter_name"],
-                       row["assignee_name"], row["department_name"], row["created_at"],
-                       row["respond_by"], row["resolve_by"], row["resolved_at"], row["rating"])
-            cursor = page["next_cursor"]
-            if cursor is None:
-                return
+                compound_id=ctx.filters.get("compound_id"))):
+            yield (row["id"], row["compound_name"], row["building_name"],
+                   row["category_name"], row["description"] if full else None,
+                   IncidentStatus(row["status"]).label,
+                   None if row["anonymous"] or not full else row["reporter_name"],
+                   row["assignee_name"], row["department_name"], row["created_at"],
+                   row["respond_by"], row["resolve_by"], row["resolved_at"], row["rating"])
 
 
 class Wishes(ListKind):
@@ -100,21 +95,15 @@ class Wishes(ListKind):
         return Ctx(user, None, filters)
 
     def rows(self, ctx: Ctx):
-        cursor = None
-        while True:
-            page = wish_queries.list_wishes(ctx.user, "compound", cursor, PAGE,
-                                            status=ctx.filters.get("status"),
-                                            compound_id=ctx.filters.get("compound_id"))
-            for view in page["items"]:
-                row = view.row
-                yield (row["id"], row["compound_name"], row["building_name"], row["title"],
-                       _label(row["category"]), _label(row["status"]),
-                       row["requester_name"] if view.full else None,
-                       row["claimer_name"] if view.full else None, row["created_at"],
-                       row["completed_at"])
-            cursor = page["next_cursor"]
-            if cursor is None:
-                return
+        for view in pages(lambda cursor: wish_queries.list_wishes(
+                ctx.user, "compound", cursor, PAGE, status=ctx.filters.get("status"),
+                compound_id=ctx.filters.get("compound_id"))):
+            row = view.row
+            yield (row["id"], row["compound_name"], row["building_name"], row["title"],
+                   _label(row["category"]), _label(row["status"]),
+                   row["requester_name"] if view.full else None,
+                   row["claimer_name"] if view.full else None, row["created_at"],
+                   row["completed_at"])
 
 
 class Users(ListKind):
