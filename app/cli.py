@@ -113,14 +113,24 @@ def wechat_menu():
 
 @wechat_cli.command("bot-worker")
 @click.option("--until-empty", is_flag=True, help="Stop when no message is queued.")
-def wechat_bot_worker(until_empty: bool):
+@click.option("--nice", "niceness", type=click.IntRange(0, 19), default=0, show_default=True,
+              envvar="BOT_WORKER_NICE",
+              help="Lower this process's CPU priority by this much (os.nice; env "
+                   "BOT_WORKER_NICE): on a machine it shares with the web processes, the "
+                   "callbacks (WeChat's 5 seconds) then come first and the deferred answers, "
+                   "sent as customer-service messages, a little later.")
+def wechat_bot_worker(until_empty: bool, niceness: int):
     """Run the bot's deferred messages (photos, filings) outside the web processes; start
     those with BOT_DEFERRED_THREADS=0."""
+    import os
     import signal
     import threading
 
     from app.wechat.bot import deferred
 
+    if niceness:
+        os.nice(niceness)
+    click.echo(f"bot worker started (nice {os.nice(0)})")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

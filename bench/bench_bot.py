@@ -3,6 +3,7 @@ baseline, on the three paths WeChat exercises, each measured on its own:
 
     .venv/bin/python bench/bench_bot.py [--db postgres|sqlite|URL] [--connections 16]
         [--duration 15] [--workers 4] [--followers 1000] [--rate 200] [--rate-seconds 10]
+        [--worker-nice 10] [--dispatcher-nice 0]
 
 - **passive**: a text ("你好") from one of --followers followers, each request a new MsgId:
   session row lock, dedupe insert, routing, commit, a signed XML reply;
@@ -14,6 +15,9 @@ baseline, on the three paths WeChat exercises, each measured on its own:
   (`flask wechat bot-worker`, one process; the web workers run with BOT_DEFERRED_THREADS=0,
   as production does) downloads the photo from the sandbox and queues the customer-service
   answer, which a real `flask notifications dispatch` process delivers to the sandbox.
+  The bot worker runs at `--worker-nice` (`flask wechat bot-worker --nice`, as
+  Procfile.dev and production run it: the callbacks come first on a shared machine), the
+  dispatcher at `--dispatcher-nice`; 0 for either runs it at the callbacks' priority.
 
 Two measurements:
 1. **at a fixed rate** (--rate messages/s, open loop, for --rate-seconds each, interleaved
@@ -100,6 +104,10 @@ def options(parser) -> None:
                              "rate × seconds residents at the photo step)")
     parser.add_argument("--client-threads", type=int, default=64,
                         help="threads sending the fixed-rate requests")
+    parser.add_argument("--worker-nice", type=int, default=10,
+                        help="the bot worker's `--nice` (0: the callbacks' CPU priority)")
+    parser.add_argument("--dispatcher-nice", type=int, default=0,
+                        help="how much lower the dispatcher's CPU priority is")
 
 
 def post(url: str, xml: str) -> tuple[int, str, float]:
@@ -213,10 +221,12 @@ def at_rate(stack, args) -> list[dict]:
     target = stack.url + QUERY
     dispatcher = subprocess.Popen([str(BIN / "flask"), "notifications", "dispatch"], cwd=ROOT,
                                   env=stack.env, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL, start_new_session=True)
+                                  stderr=subprocess.DEVNULL, start_new_session=True,
+                                  preexec_fn=lambda: os.nice(args.dispatcher_nice))
     # The web workers run with BOT_DEFERRED_THREADS=0 (set below): the photos' downloads and
     # decoding run in one bot worker process, as in production, not beside the callbacks.
-    worker = subprocess.Popen([str(BIN / "flask"), "wechat", "bot-worker"], cwd=ROOT,
+    worker = subprocess.Popen([str(BIN / "flask"), "wechat", "bot-worker",
+                               "--nice", str(args.worker_nice)], cwd=ROOT,
                               env=stack.env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, start_new_session=True)
     paths = {
@@ -286,7 +296,8 @@ def scenarios(stack, args) -> list[Scenario]:
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"bot-rate-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.write_text(json.dumps({"rate": args.rate, "seconds": args.rate_seconds,
-                               "workers": args.workers, "rows": rows}, indent=2))
+                               "workers": args.workers, "worker_nice": args.worker_nice,
+                               "dispatcher_nice": args.dispatcher_nice, "rows": rows}, indent=2))
     bad = [r["path"] for r in rows if r["errors"] or r.get("answered", r["requests"]) != r["requests"]
            or r.get("answered_twice")]
     if bad:

@@ -22,6 +22,8 @@ generate_series`, no ORM). One run:
    compound, every wall status) and `GET /api/v1/party/me` (a random member), in
    interleaved rounds; with EXPLAIN ANALYZE of the wall's page query for 100 compounds.
 
+`--jobs-only` stops after step 4 (the figures of the jobs alone, nothing saved).
+
 Targets: the wall and /party/me at >= 0.4 of /healthz; the release of the claims that ran
 out under 2 s.
 """
@@ -227,6 +229,8 @@ def options(parser) -> None:
     parser.add_argument("--wishes", type=int, default=200_000)
     parser.add_argument("--members", type=int, default=1_000,
                         help="party members among the residents (GET /party/me)")
+    parser.add_argument("--jobs-only", action="store_true",
+                        help="stop after step 4: the data and the jobs, no load")
 
 
 def run_sql(engine: sa.Engine, script: str, params: dict) -> None:
@@ -306,6 +310,11 @@ def main() -> None:
                  run_job(stack, "wish-unconfirmed")]
         for job in jobs:
             print(f"  {job['job']}: {job['seconds']:.2f}s {job['counts']}", file=sys.stderr)
+        if args.jobs_only:
+            engine.dispose()
+            for job in jobs:
+                print(f"{job['job']:<18} {job['seconds']:6.2f} s  {job['counts']}")
+            return
         vacuum(engine)
         after = counts(engine)
         with engine.connect() as conn:

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import time
 from datetime import datetime, timezone
 
 from flask import current_app, g, url_for
@@ -11,17 +10,16 @@ def signed(upload_id: int) -> dict:
     """`{"url", "url_expires_at"}`: the image's absolute URL (scheme and host of the request:
     `<image src>` in the mini-program needs the whole address) with a fresh signature (a
     signature names one image id, no query), and when that signature stops working. One
-    image is signed once per request, so its URL is the same wherever it appears."""
+    image is signed once per request, so its URL is the same wherever it appears (and for
+    a minute after: `uploads.signed_token`)."""
     from app.services.uploads import signed_token
 
     cache = g.setdefault("signed_images", {})
     if upload_id not in cache:
-        # The signature's timestamp is this second or, rarely, the next: the expiry given
-        # is never later than the real one.
-        signed_at = int(time.time())
+        token, signed_at = signed_token(upload_id)
         before, after = _url_parts()
         cache[upload_id] = {
-            "url": f"{before}{upload_id}{after}?t={signed_token(upload_id)}",
+            "url": f"{before}{upload_id}{after}?t={token}",
             "url_expires_at": datetime.fromtimestamp(
                 signed_at + current_app.config["UPLOAD_URL_TTL"], timezone.utc)}
     return cache[upload_id]

@@ -12,7 +12,6 @@ from app.schemas.common import AwareDateTime, PageArgs, Text, labelled
 from app.schemas.incidents import IncidentCreateSchema
 from app.schemas.uploads import signed_url
 from app.schemas.wishes import WishCreateSchema
-from app.services.visits import due
 
 KINDS = [kind.value for kind in VisitKind]
 TAGS = [tag.value for tag in CareTag]
@@ -113,7 +112,8 @@ def due_item(d, now) -> dict:
     return {"key": d.key, "subject": labelled(d.subject), "household": household,
             "member": member, "care_tags": [labelled(t) for t in sorted(d.tags)],
             "every_days": d.every_days, "owed_by": labelled(d.owed_by), "due_at": d.due_at,
-            "overdue": due.is_overdue(d, now), "overdue_days": overdue_days,
+            # overdue (due before today, `due.is_overdue`) is a due day before today
+            "overdue": overdue_days > 0, "overdue_days": overdue_days,
             "last_visit": None if last is None else {
                 "id": last["id"], "visited_at": last["visited_at"],
                 "kind": labelled(last["kind"]),

@@ -28,6 +28,7 @@ The official account (the bot, app.wechat.bot):
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import itertools
@@ -222,6 +223,7 @@ def create_sandbox_app() -> Flask:
     return app
 
 
+@functools.cache  # the same small JPEG for every media id
 def _jpeg() -> bytes:
     from PIL import Image
 

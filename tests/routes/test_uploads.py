@@ -4,7 +4,7 @@ from __future__ import annotations
 import io
 import struct
 import zlib
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
@@ -14,6 +14,7 @@ from PIL import Image
 from app.extensions import db
 from app.models import Upload
 from app.models.base import utcnow
+from app.services import uploads
 
 
 def jpeg_with_gps() -> bytes:
@@ -250,7 +251,18 @@ def test_image_urls_are_absolute_and_say_when_they_expire(app, client, auth, wor
                       Host="linli.example.cn").get_json()
     assert body["url"].startswith(f"http://linli.example.cn/api/v1/uploads/{body['id']}/content?t=")
     expires = datetime.fromisoformat(body["url_expires_at"])
-    assert expires == moment + timedelta(seconds=app.config["UPLOAD_URL_TTL"])
+    # Signed at the start of the minute (uploads.URL_STEP), so the same for a minute.
+    signed_at = datetime.fromtimestamp(uploads.url_step(moment.timestamp()), timezone.utc)
+    assert moment - timedelta(seconds=uploads.URL_STEP) < signed_at <= moment
+    assert expires == signed_at + timedelta(seconds=app.config["UPLOAD_URL_TTL"])
+    with time_machine.travel(signed_at + timedelta(seconds=uploads.URL_STEP - 1), tick=False):
+        again = client.get(f"/api/v1/uploads/{body['id']}", headers=auth("reporter"),
+                           environ_overrides={"HTTP_HOST": "linli.example.cn"})
+    assert again.get_json()["url"] == body["url"]  # the same address within the minute
+    with time_machine.travel(signed_at + timedelta(seconds=uploads.URL_STEP), tick=False):
+        later = client.get(f"/api/v1/uploads/{body['id']}", headers=auth("reporter"),
+                           environ_overrides={"HTTP_HOST": "linli.example.cn"})
+    assert later.get_json()["url"] != body["url"]
     path = body["url"].removeprefix("http://linli.example.cn")
     with time_machine.travel(expires, tick=False):
         assert client.get(path).status_code == 200  # valid up to the second it names

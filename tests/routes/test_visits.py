@@ -343,16 +343,17 @@ def test_the_due_list_reads_a_fixed_number_of_statements(app, client, people, wo
 
     few = page_statements(3)
     many = page_statements(24)
-    # The token as a Principal (one Core query), then the households and the floating
-    # members: three, whatever the number of subjects and visits.
-    assert many == few == 3, (few, many)
-    # scope=grid adds the grid's own row (its community, for the check): four.
+    # The token as a Principal (one Core query), then the page (households and floating
+    # members, due time, last visit, place: one statement): two, whatever the number of
+    # subjects and visits.
+    assert many == few == 2, (few, many)
+    # scope=grid adds the grid's own row (its community, for the check): three.
     with counting_queries(app) as statements:
         response = client.get("/api/v1/visits/due", headers=people["demo-grid-worker"],
                               query_string={"scope": "grid", "grid_id": world["grids"][0],
                                             "limit": 100})
     assert response.status_code == 200 and len(response.get_json()["items"]) == 24
-    assert len(statements) == 4, len(statements)
+    assert len(statements) == 3, len(statements)
 
 
 def test_the_history_reads_a_fixed_number_of_statements(app, client, people, address,
@@ -388,3 +389,106 @@ def test_visit_notes_skip_content_security_but_follow_ups_do_not(app, client, pe
     assert risky["code"] == "content_risky"
     assert sandbox.calls().get("wxa/msg_sec_check", 0) == before + 1
     assert count(app, Visit) == 1 and count(app, Wish) == 0
+
+
+def test_due_pages_mix_households_and_members_in_due_order(app, client, people, address, tag,
+                                                          make_visit, floating_member,
+                                                          log_visit):
+    """Paged in SQL: pages of two over households and a 流动党员 (scope=compound), with ties
+    on the due time (households registered together, never visited) ordered by id, cover
+    the list once; a visit today takes its household out of the next read."""
+    now = utcnow()
+    rooms = [("1号楼", "1", "101"), ("1号楼", "2", "102"), ("2号楼", "1", "201"),
+             ("3号楼", "1", "301"), ("3号楼", "2", "302")]
+    homes = [address("虹桥小区", *room) for room in rooms]
+    for home in homes[:3]:  # never visited, registered at the same moment: one due time
+        tag(home, T.DISABLED, since=now - 40 * DAY)
+    tag(homes[3], T.LIVING_ALONE, since=now - 90 * DAY)
+    make_visit(homes[3], at=now - 9 * DAY)  # due two days ago
+    tag(homes[4], T.FLOATING, since=now - 90 * DAY)
+    make_visit(homes[4], at=now - 29 * DAY)  # due tomorrow: not listed
+    make_visit(member_id=floating_member, visitor="demo-secretary", at=now - 45 * DAY)
+    with time_machine.travel(now, tick=False):
+        whole = due(client, people["demo-secretary"], scope="compound", limit=100)
+        keys, cursor = [], None
+        while True:
+            page = due(client, people["demo-secretary"], scope="compound", limit=2,
+                       **({"cursor": cursor} if cursor else {}))
+            assert len(page["items"]) <= 2
+            keys += [i["key"] for i in page["items"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+    # due 40 days ago (three tied), 15 days ago (the member), two days ago
+    expected = [*(f"household:{h}" for h in sorted(homes[:3])), f"member:{floating_member}",
+                f"household:{homes[3]}"]
+    assert [i["key"] for i in whole["items"]] == expected
+    assert keys == expected
+    assert [i["due_at"] for i in whole["items"]] == sorted(i["due_at"] for i in whole["items"])
+    # A cursor naming something that is not a subject key is refused.
+    from app.services.pagination import encode_cursor
+    for bad in ([1.5, "member:x"], [1.5, "visit:3"], [True, "member:1"], [1e300, "member:1"]):
+        assert due(client, people["demo-secretary"], 422, scope="compound",
+                   cursor=encode_cursor(bad))["code"] == "invalid_cursor"
+    log_visit("demo-grid-worker", household_id=homes[1])
+    after = due(client, people["demo-secretary"], scope="compound", limit=100)
+    assert [i["key"] for i in after["items"]] == [k for k in expected
+                                                  if k != f"household:{homes[1]}"]
+
+
+def test_the_most_frequent_active_rule_wins(app, client, people, address, tag, make_visit):
+    from app.models import VisitRule, VisitSubject
+
+    def set_rule(care_tag, **values):
+        def work():
+            db.session.execute(sa.update(VisitRule).where(
+                VisitRule.subject == VisitSubject.HOUSEHOLD, VisitRule.care_tag == care_tag)
+                .values(**values))
+            db.session.commit()
+        in_app(app, work)
+
+    now = utcnow()
+    home = address("虹桥小区", "1号楼", "1", "101")
+    tag(home, T.LIVING_ALONE, T.HARDSHIP, T.FLOATING, since=now - 90 * DAY)
+    make_visit(home, at=now - 4 * DAY)
+    set_rule(T.HARDSHIP, every_days=3)  # now the most frequent of the three
+    with time_machine.travel(now, tick=False):
+        [item] = due(client, people["demo-grid-worker"])["items"]
+        assert item["every_days"] == 3 and item["overdue_days"] in (0, 1)
+        assert {t["code"] for t in item["care_tags"]} == {"living_alone", "hardship",
+                                                          "floating"}
+        set_rule(T.HARDSHIP, active=False)  # back to weekly: due in three days
+        assert due(client, people["demo-grid-worker"])["items"] == []
+    with time_machine.travel(now + 3 * DAY, tick=False):
+        [item] = due(client, people["demo-grid-worker"])["items"]
+    assert item["every_days"] == 7
+    assert {t["code"] for t in item["care_tags"]} == {"living_alone", "floating"}
+
+
+def test_due_by_the_end_of_the_local_day(app, client, people, address, tag, make_visit):
+    """Due means due before the next midnight in Asia/Shanghai, to the microsecond (SQLite
+    computes the due time from text)."""
+    from datetime import datetime
+
+    from app.timeutil import SHANGHAI
+    late = address("虹桥小区", "1号楼", "1", "101")
+    midnight = address("虹桥小区", "1号楼", "2", "102")
+    for home in (late, midnight):
+        tag(home, T.LIVING_ALONE, since=datetime(2026, 2, 1, tzinfo=SHANGHAI))
+    make_visit(late, at=datetime(2026, 3, 1, 23, 59, 59, 999999, tzinfo=SHANGHAI))
+    make_visit(midnight, at=datetime(2026, 3, 2, tzinfo=SHANGHAI))
+
+    def listed(*moment):
+        with time_machine.travel(datetime(*moment, tzinfo=SHANGHAI), tick=False):
+            return {i["household"]["id"]: i for i in due(client, people["demo-grid-worker"])[
+                "items"]}
+
+    assert listed(2026, 3, 7, 23, 59, 59) == {}
+    first = listed(2026, 3, 8, 0, 0, 0)  # the local day 3-8: due at 23:59:59.999999
+    assert set(first) == {late} and first[late]["overdue"] is False
+    assert first[late]["due_at"].startswith("2026-03-08T15:59:59.999999")
+    assert set(listed(2026, 3, 8, 23, 59, 59)) == {late}  # midnight's is due at 3-9 00:00
+    both = listed(2026, 3, 9, 0, 0, 0)
+    assert set(both) == {late, midnight}
+    assert both[late]["overdue"] is True and both[late]["overdue_days"] == 1
+    assert both[midnight]["overdue"] is False and both[midnight]["overdue_days"] == 0

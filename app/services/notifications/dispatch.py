@@ -14,10 +14,22 @@ turn into an errcode) is a retryable failure of that one row, never the end of t
 dispatcher; a database error does end it (a supervisor restarts it).
 
 A subscribe message spends the user's one-time credit, and WeChat has no dedupe id for it:
-before its WeChat call the row is marked (`sent_at`, committed on its own). A row left
-marked past its lease belongs to a dispatcher that died during the call, and nobody knows
-whether WeChat delivered it: it is recorded as sent, with the note "outcome unknown", and
-never sent again. Template messages carry `client_msg_id`, so they are simply sent again.
+before its WeChat call the row is marked (`sent_at`, committed). A row left marked past its
+lease belongs to a dispatcher that died during the call, and nobody knows whether WeChat
+delivered it: it is recorded as sent, with the note "outcome unknown", and never sent again.
+Template messages carry `client_msg_id`, so they are simply sent again (customer-service
+messages too: WeChat has no dedupe for them, so each outcome is recorded before the next
+send, never in bulk, and the window is one message as for the others).
+
+The hot path is one statement per message (`steps.STEP`, autocommitted on a connection of the
+dispatcher's own): message i's outcome and message i+1's sending mark (a subscribe message)
+together. So a dispatcher still has at most one row marked and unanswered, exactly as when
+each had its own commit; the stop and the lease are checked before a mark is made, never
+between a mark and its call, so a marked row is always sent. Claims (Core statements, a
+fixed number per batch), failures and releases go through the session; expired leases are
+looked for every RELEASE_SECONDS (at most a quarter lease), not before every batch. The
+access token comes from the token store's per-process cache (app.wechat.storage), not from
+the database on every call.
 
 What an errcode means (docs/README.md, "WeChat"):
 - 43101 the user has no subscribe credit left: inbox only, not retried;
@@ -48,6 +60,7 @@ from app.extensions import db
 from app.models import Channel, DeliveryStatus, Notification, SubscriptionCredit, User
 from app.models.base import utcnow
 from app.services.notifications import templates
+from app.services.notifications.steps import in_session, lost, on_connection, step
 from app.wechat import messages
 from app.wechat.bot import outbound as bot_outbound
 
@@ -57,6 +70,7 @@ NO_CREDIT = {43101}
 PERMANENT = {40003, 47003, 41030, 45047}  # 45047: customer-service quota, not retried
 CS_OUTSIDE_WINDOW = 45015  # a customer-service message 48 h after the user's last message
 PROGRESS_SECONDS = 60.0  # a running dispatcher's progress line, at most this often
+RELEASE_SECONDS = 5.0  # expired leases are looked for this often (at most a quarter lease)
 OUTCOME_UNKNOWN = ("outcome unknown: the dispatcher stopped during the WeChat call; "
                    "counted as sent, not sent again")
 
@@ -108,18 +122,17 @@ def release_expired_leases() -> int:
     """Rows whose dispatcher died (lease expired): a subscribe message whose WeChat call had
     begun is recorded as sent, outcome unknown (not sent twice); the rest go back to the
     queue. Caller commits."""
-    now = utcnow()
-    expired = (Notification.status == DeliveryStatus.SENDING, Notification.lease_expires_at < now)
+    now, t = utcnow(), Notification.__table__
+    expired = (t.c.status == DeliveryStatus.SENDING, t.c.lease_expires_at < now)
     unknown = db.session.execute(
-        sa.update(Notification)
-        .where(*expired, Notification.channel == Channel.SUBSCRIBE, Notification.sent_at.is_not(None))
+        t.update().where(*expired, t.c.channel == Channel.SUBSCRIBE, t.c.sent_at.is_not(None))
         .values(status=DeliveryStatus.SENT, claimed_by=None, lease_expires_at=None,
                 last_error=OUTCOME_UNKNOWN)).rowcount
     if unknown:
         log.warning("%d subscribe message(s) left mid-send by a dead dispatcher: counted as "
                     "sent, outcome unknown", unknown)
     return unknown + db.session.execute(
-        sa.update(Notification).where(*expired)
+        t.update().where(*expired)
         .values(status=DeliveryStatus.PENDING, claimed_by=None, lease_expires_at=None,
                 sent_at=None, next_attempt_at=now)).rowcount
 
@@ -142,71 +155,92 @@ def claim(worker: str, batch_size: int, stats: Stats | None = None) -> tuple[lis
 
     Returns the rows to send and how many rows were taken (inbox-only rows are finished
     here, and a row whose payload does not render is a failure of that row, so the first
-    can be empty while the queue is not)."""
+    can be empty while the queue is not). Core statements, a fixed number per batch: the
+    claim, its users, their credits (locked), then one UPDATE per chosen channel and per
+    credit decrement."""
     stats = stats if stats is not None else Stats()
     now = utcnow()
-    lease = timedelta(seconds=current_app.config["NOTIFY_LEASE_SECONDS"])
+    until = now + timedelta(seconds=current_app.config["NOTIFY_LEASE_SECONDS"])
     token = f"{worker[:47]}/{secrets.token_hex(8)}"  # claimed_by holds 64 characters
-    ids = list(db.session.scalars(
-        sa.update(Notification).where(Notification.id.in_(due(now, batch_size).scalar_subquery()))
-        .values(status=DeliveryStatus.SENDING, claimed_by=token, lease_expires_at=now + lease,
-                attempts=Notification.attempts + 1)
-        .returning(Notification.id)))
-    if not ids:
+    t, u = Notification.__table__, User.__table__
+    rows = sorted(db.session.execute(
+        t.update().where(t.c.id.in_(due(now, batch_size).scalar_subquery()))
+        .values(status=DeliveryStatus.SENDING, claimed_by=token, lease_expires_at=until,
+                attempts=t.c.attempts + 1)
+        .returning(t.c.id, t.c.user_id, t.c.template_key, t.c.payload, t.c.channel,
+                   t.c.attempts)).all(), key=lambda row: row.id)
+    if not rows:
         db.session.commit()
         return [], 0
-    rows = db.session.execute(
-        sa.select(Notification, User).join(User, Notification.user_id == User.id)
-        .where(Notification.id.in_(ids)).order_by(Notification.id)).all()
-    credits = _lock_credits({(user.id, row.template_key) for row, user in rows
+    users = {user.id: user for user in db.session.execute(
+        sa.select(u.c.id, u.c.openid, u.c.mp_openid, u.c.mp_following)
+        .where(u.c.id.in_({row.user_id for row in rows})))}
+    credits = _lock_credits({(row.user_id, row.template_key) for row in rows
                              if row.channel is None})
+    left = dict(credits)
+    chosen: dict[Channel, list[int]] = {}
     claimed, unrenderable = [], []
-    for row, user in rows:
-        if row.channel is None:
-            row.channel = _choose_channel(row, user, credits)
-        if row.channel is Channel.INBOX:
-            row.status, row.claimed_by, row.lease_expires_at = DeliveryStatus.INBOX_ONLY, None, None
+    for row in rows:
+        user, channel = users[row.user_id], row.channel
+        if channel is None or channel is Channel.INBOX:
+            channel = channel or _choose_channel(row.template_key, user, left)
+            chosen.setdefault(channel, []).append(row.id)
+        if channel is Channel.INBOX:
             stats.inbox_only += 1
             continue
         item = Claimed(
-            id=row.id, channel=row.channel, attempts=row.attempts, user_id=user.id,
+            id=row.id, channel=channel, attempts=row.attempts, user_id=user.id,
             template_key=row.template_key,
-            openid=user.openid if row.channel is Channel.SUBSCRIBE else user.mp_openid,
-            template_id="", data={}, page="", claim=token, lease_expires_at=now + lease)
+            openid=user.openid if channel is Channel.SUBSCRIBE else user.mp_openid,
+            template_id="", data={}, page="", claim=token, lease_expires_at=until)
         try:
-            template = templates.get(row.template_key)
-            item.template_id = templates.template_id(row.channel.value, row.template_key)
-            item.data = templates.wechat_data(template, row.payload)
-            item.page = templates.page(template, row.payload)
-            if row.channel is Channel.CUSTOMER_SERVICE:  # the bot's answer: its whole text
-                item.data = {"text": templates.inbox_text(template, row.payload)}
+            _render(item, row.payload)
         except Exception as exc:  # noqa: BLE001 - this row's payload, not the whole batch
             log.warning("notification %s does not render: %r", row.id, exc)
             unrenderable.append((item, exc))
             continue
         claimed.append(item)
-    db.session.flush()
+    for channel, ids in chosen.items():
+        inbox = {"status": DeliveryStatus.INBOX_ONLY, "claimed_by": None,
+                 "lease_expires_at": None} if channel is Channel.INBOX else {}
+        db.session.execute(t.update().where(t.c.id.in_(ids)).values(channel=channel, **inbox))
+    taken: dict[int, list[tuple[int, str]]] = {}
+    for pair, remaining in credits.items():
+        if left[pair] != remaining:
+            taken.setdefault(remaining - left[pair], []).append(pair)
+    c = SubscriptionCredit.__table__
+    for spent, pairs in taken.items():  # one credit per message, with the claim
+        db.session.execute(c.update().where(sa.tuple_(c.c.user_id, c.c.template_key).in_(pairs))
+                           .values(remaining=c.c.remaining - spent))
     for item, exc in unrenderable:
         _record_failure(item, "render", f"{type(exc).__name__}: {exc}"[:150], stats)
     db.session.commit()
-    return claimed, len(ids)
+    return claimed, len(rows)
 
 
-def _lock_credits(pairs: set[tuple[int, str]]) -> dict[tuple[int, str], SubscriptionCredit]:
-    """The batch's credits, locked until the claim commits (one query, not one per row)."""
+def _render(item: Claimed, payload: dict) -> None:
+    template = templates.get(item.template_key)
+    item.template_id = templates.template_id(item.channel.value, item.template_key)
+    item.data = templates.wechat_data(template, payload)
+    item.page = templates.page(template, payload)
+    if item.channel is Channel.CUSTOMER_SERVICE:  # the bot's answer: its whole text
+        item.data = {"text": templates.inbox_text(template, payload)}
+
+
+def _lock_credits(pairs: set[tuple[int, str]]) -> dict[tuple[int, str], int]:
+    """The batch's credits left, locked until the claim commits (one query, not one per
+    row)."""
     if not pairs:
         return {}
-    credit = SubscriptionCredit
-    found = db.session.scalars(sa.select(credit).where(
-        sa.tuple_(credit.user_id, credit.template_key).in_(sorted(pairs))).with_for_update())
-    return {(c.user_id, c.template_key): c for c in found}
+    c = SubscriptionCredit.__table__
+    return {(row.user_id, row.template_key): row.remaining for row in db.session.execute(
+        sa.select(c.c.user_id, c.c.template_key, c.c.remaining)
+        .where(sa.tuple_(c.c.user_id, c.c.template_key).in_(sorted(pairs))).with_for_update())}
 
 
-def _choose_channel(row: Notification, user: User, credits: dict) -> Channel:
-    key = row.template_key
-    credit = credits.get((user.id, key))
-    if credit is not None and credit.remaining > 0 and templates.template_id("subscribe", key):
-        credit.remaining -= 1  # one credit per message, flushed with the claim
+def _choose_channel(key: str, user, left: dict[tuple[int, str], int]) -> Channel:
+    if left.get((user.id, key), 0) > 0 and templates.template_id("subscribe", key):
+        left[(user.id, key)] -= 1  # one credit per message, written with the claim
         return Channel.SUBSCRIBE
     if user.mp_following and user.mp_openid and templates.template_id("template", key):
         return Channel.TEMPLATE
@@ -228,39 +262,25 @@ def _ours(item: Claimed):
 
 def _finish(item: Claimed, status: DeliveryStatus, **values) -> bool:
     """Record the outcome if the claim is still ours; whether it was."""
-    table = Notification.__table__  # a plain Core update: this runs once per message
+    table = Notification.__table__  # a plain Core update
     done = db.session.execute(table.update().where(_ours(item)).values(
         status=status, claimed_by=None, lease_expires_at=None, **values)).rowcount
     if not done:
-        log.warning("notification %s: claim %s lost (lease over, taken by another "
-                    "dispatcher); outcome %s not recorded", item.id, item.claim, status.value)
+        lost(item, status.value)
     return bool(done)
 
 
-def _mark_sending(item: Claimed) -> bool:
-    """A subscribe message: note, in its own commit, that its WeChat call begins (see the
-    module docstring); whether the claim was still ours to send."""
-    table = Notification.__table__
-    marked = db.session.execute(table.update().where(_ours(item)).values(
-        sent_at=utcnow())).rowcount
-    db.session.commit()
-    if not marked:
-        log.warning("notification %s: claim %s lost before sending; not sent", item.id, item.claim)
-    return bool(marked)
-
-
-def deliver(item: Claimed, stats: Stats) -> None:
-    """Send one claimed message (no transaction open), then record the outcome and commit."""
-    if item.channel is Channel.SUBSCRIBE and not _mark_sending(item):
-        return
+def _call(item: Claimed, stats: Stats) -> tuple[bool, str | None]:
+    """The WeChat call (no transaction open): (True, msgid) if WeChat took the message;
+    otherwise the failure is recorded and committed here, and (False, None)."""
     try:
         if item.channel is Channel.SUBSCRIBE:
-            msgid = messages.send_subscribe(item.openid, item.template_id, item.data, item.page)
-        elif item.channel is Channel.CUSTOMER_SERVICE:
-            msgid = bot_outbound.send_text(item.openid, item.data["text"])
-        else:
-            msgid = messages.send_template(item.openid, item.template_id, item.data, item.page,
-                                           client_msg_id=f"linli-{item.id}")
+            return True, messages.send_subscribe(item.openid, item.template_id, item.data,
+                                                 item.page)
+        if item.channel is Channel.CUSTOMER_SERVICE:
+            return True, bot_outbound.send_text(item.openid, item.data["text"])
+        return True, messages.send_template(item.openid, item.template_id, item.data,
+                                            item.page, client_msg_id=f"linli-{item.id}")
     except WeChatClientException as exc:
         _record_failure(item, exc.errcode, str(exc.errmsg or exc.errcode)[:150], stats)
     except SQLAlchemyError:
@@ -268,11 +288,54 @@ def deliver(item: Claimed, stats: Stats) -> None:
     except Exception as exc:  # noqa: BLE001 - not WeChat's answer: this row is retried
         log.warning("notification %s: %r while sending", item.id, exc)
         _record_failure(item, "error", f"{type(exc).__name__}: {exc}"[:150], stats)
-    else:
-        if _finish(item, DeliveryStatus.SENT, sent_at=utcnow(), wechat_msgid=msgid,
-                   last_error=None):
-            stats.sent += 1
     db.session.commit()
+    return False, None
+
+
+def deliver(item: Claimed, stats: Stats) -> None:
+    """Send one claimed message on its own (no transaction open): mark it if it is a
+    subscribe message (committed), send, record the outcome and commit. `send_batch` does
+    the same with the next message's mark in the outcome's statement."""
+    if item.channel is Channel.SUBSCRIBE and not step(in_session, mark=item)[1]:
+        return
+    ok, msgid = _call(item, stats)
+    if ok and step(in_session, done=item, msgid=msgid)[0]:
+        stats.sent += 1
+
+
+def send_batch(batch: list[Claimed], stats: Stats, stop: threading.Event,
+               execute=in_session) -> None:
+    """Send a claimed batch in order, one statement per message in the common case: the
+    outcome of message i and the sending mark of message i+1 (a subscribe message) go in
+    one statement (`steps.STEP`), so at most one row of this dispatcher is ever marked and
+    unanswered, as when each had its own commit. The stop and the lease are checked before
+    a row's mark, never between its mark and its call: a marked row is always sent."""
+    margin = send_margin()
+
+    def may_start(item: Claimed) -> bool:
+        return not stop.is_set() and not _out_of_time(item, margin)
+
+    marked = lost = None  # the next row's mark, made with the previous outcome: done, or lost
+    for index, item in enumerate(batch):
+        if item.id == lost:
+            continue
+        if item.id != marked:
+            if not may_start(item):
+                release(batch[index:])
+                return
+            if item.channel is Channel.SUBSCRIBE and not step(execute, mark=item)[1]:
+                continue
+        ok, msgid = _call(item, stats)
+        following = batch[index + 1] if index + 1 < len(batch) else None
+        if not (ok and following is not None and following.channel is Channel.SUBSCRIBE
+                and may_start(following)):
+            following = None
+        marked = lost = None
+        if ok:
+            recorded, chained = step(execute, done=item, msgid=msgid, mark=following)
+            stats.sent += recorded
+            if following is not None:
+                marked, lost = (following.id, None) if chained else (None, following.id)
 
 
 def _record_failure(item: Claimed, errcode, reason: str, stats: Stats) -> None:
@@ -319,10 +382,10 @@ def release(items: list[Claimed]) -> None:
         db.session.commit()
 
 
-def _out_of_time(item: Claimed) -> bool:
+def _out_of_time(item: Claimed, margin: float | None = None) -> bool:
     """Whether the claim's lease is too close to its end to start another send."""
-    return item.lease_expires_at is not None and \
-        utcnow() >= item.lease_expires_at - timedelta(seconds=send_margin())
+    return item.lease_expires_at is not None and utcnow() >= item.lease_expires_at - \
+        timedelta(seconds=send_margin() if margin is None else margin)
 
 
 def run(stop: threading.Event | None = None, until_empty: bool = False,
@@ -336,30 +399,34 @@ def run(stop: threading.Event | None = None, until_empty: bool = False,
     stop = stop or threading.Event()
     worker = worker_name()
     batch_size = batch_size or current_app.config["NOTIFY_BATCH_SIZE"]
+    release_every = min(RELEASE_SECONDS, current_app.config["NOTIFY_LEASE_SECONDS"] / 4)
     stats = Stats()
     started = last_line = time.monotonic()
     logged = stats.as_dict()
     if not until_empty:
         log.info("dispatcher %s started, %d notifications a batch", worker, batch_size)
-    while not stop.is_set():
-        if release_expired_leases():
-            db.session.commit()
-        batch, taken = claim(worker, batch_size, stats)
-        if not taken:
-            if until_empty:
-                break
-            stop.wait(idle_sleep)
-        else:
-            stats.batches += 1
-            for index, item in enumerate(batch):
-                if stop.is_set() or _out_of_time(item):
-                    release(batch[index:])
+    # The hot path's statements (steps.STEP) autocommit on a connection of their own: one round
+    # trip each, no BEGIN or COMMIT. Claims, failures and releases use the session.
+    with db.engine.connect() as connection:
+        execute = on_connection(connection.execution_options(isolation_level="AUTOCOMMIT"))
+        next_release = 0.0
+        while not stop.is_set():
+            if time.monotonic() >= next_release:  # dead dispatchers' rows: not every batch
+                if release_expired_leases():
+                    db.session.commit()
+                next_release = time.monotonic() + release_every
+            batch, taken = claim(worker, batch_size, stats)
+            if not taken:
+                if until_empty:
                     break
-                deliver(item, stats)
-        now = time.monotonic()
-        if now - last_line >= progress_seconds and stats.as_dict() != logged:
-            logged, last_line = stats.as_dict(), now
-            log.info("dispatcher %s after %.0fs: %s", worker, now - started, logged)
+                stop.wait(idle_sleep)
+            else:
+                stats.batches += 1
+                send_batch(batch, stats, stop, execute)
+            now = time.monotonic()
+            if now - last_line >= progress_seconds and stats.as_dict() != logged:
+                logged, last_line = stats.as_dict(), now
+                log.info("dispatcher %s after %.0fs: %s", worker, now - started, logged)
     if not until_empty:
         log.info("dispatcher %s stopped after %.0fs: %s", worker, time.monotonic() - started,
                  stats.as_dict())

@@ -15,8 +15,8 @@ OWED_BY = (Role.GRID_WORKER, Role.SECRETARY)
 
 def due_counts(user, kind: str, target) -> dict | None:
     """Subjects of the scope (`kind` community, compound or grid; `target` the org row) due
-    and overdue now, in total and by the role that owes the visit (`due.compute`: two
-    statements). The scope's grid worker, secretary or staff (`access.manages`); None for
+    and overdue now, in total and by the role that owes the visit (`due.compute`: one
+    statement). The scope's grid worker, secretary or staff (`access.manages`); None for
     anyone else."""
     if not access.manages(user, target):
         return None

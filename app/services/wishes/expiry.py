@@ -8,27 +8,32 @@
   secretary's queue (`unconfirmed_at`), the secretaries told. It is never completed, and
   nobody earns points, by a timer.
 
-Set-based, a batch at a time: due rows are read as plain rows through the index and locked
+Set-based, a batch at a time: due rows are read through the index and locked
 `FOR UPDATE SKIP LOCKED`, their states change in one UPDATE per batch, their timeline events
-are one INSERT ... SELECT and their messages one `outbox.notify_many` per template, with the
-same events, payloads and dedupe keys as the flow writes for one wish. Every row handled
-leaves the due set (a new status, or `due_at` moved past now), and the next batch reads on
-from the last one's `(due_at, id)` (index `(status, due_at, id)`). A wish someone is acting
-on right now (a fulfil racing the release) is locked and left for the next run, which sees
-what that action made of it; a wish the job locked first makes that action wait, and it
-then finds the new state (409 `invalid_transition`).
+are one INSERT ... SELECT and their messages one INSERT per template, with the same events,
+payloads and dedupe keys as the flow writes for one wish. On PostgreSQL the claim job does
+all of a batch in ONE statement (data-modifying CTEs: lock, release or remind, events,
+messages built in SQL; `_sweep_claims_sql`), so no row crosses the wire; elsewhere
+(`sweep_claims_rows`, SQLite) and in the other two jobs the rows are read as plain rows
+and the messages go through `outbox.notify_many`. Every row handled leaves the due set (a
+new status, or `due_at` moved past now), and the next batch reads on from the last one's
+`(due_at, id)` (index `(status, due_at, id)`). A wish someone is acting on right now (a
+fulfil racing the release) is locked and left for the next run, which sees what that
+action made of it; a wish the job locked first makes that action wait, and it then finds
+the new state (409 `invalid_transition`).
 
 They flush and never commit (the job's runner does, in one transaction).
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 
 import sqlalchemy as sa
 
 from app.extensions import db
-from app.models import Building, Compound, Wish, WishStatus
+from app.models import Building, Compound, DeliveryStatus, Wish, WishStatus
 from app.models.base import utcnow
+from app.services.notifications import templates
 from app.services.notifications.outbox import notify_many
 from app.services.wishes import flow
 from app.services.wishes.queries import name_of
@@ -49,6 +54,7 @@ COLUMNS = tuple(wishes.c[name] for name in (
     "id", "title", "requester_id", "poster_id", "claimer_id", "claim_count",
     "claim_expires_at", "fulfilled_at", "compound_id", "due_at"))
 EXPIRED_CLAIM_NOTE = "认领已超过期限，心愿已重新开放认领"
+RELEASE_EVENT = ("claim_expired", S.CLAIMED, S.PUBLISHED, "认领超时，自动释放")
 
 
 def _batches(status: WishStatus, now: datetime, *extra: sa.ColumnElement):
@@ -75,6 +81,13 @@ def _update(ids: list[int], **values) -> None:
 
 def sweep_claims(now: datetime | None = None) -> dict:
     now = now or utcnow()
+    if db.session.get_bind().dialect.name == "postgresql":
+        return _sweep_claims_sql(now)
+    return sweep_claims_rows(now)
+
+
+def sweep_claims_rows(now: datetime) -> dict:
+    """The portable claim job (SQLite): rows read into Python, messages built there."""
     at = now.isoformat()
     reminded = released = 0
     for rows in _batches(S.CLAIMED, now):
@@ -82,8 +95,7 @@ def sweep_claims(now: datetime | None = None) -> dict:
         due = [row for row in rows if row.claim_expires_at > now]
         if ending:
             _update([row.id for row in ending], **flow.released(now))
-            record_many([row.id for row in ending], "claim_expired", S.CLAIMED, S.PUBLISHED,
-                        "认领超时，自动释放", now)
+            record_many([row.id for row in ending], *RELEASE_EVENT, now)
             notify_many("wish_update", [
                 to_requester(row, f"claim_expired-{row.claim_count}", S.PUBLISHED.label,
                              flow.RELEASED_NOTE, at) for row in ending])
@@ -95,6 +107,114 @@ def sweep_claims(now: datetime | None = None) -> dict:
             _update([row.id for row in due], due_at=wishes.c.claim_expires_at)
             reminded += notify_many("wish_claim_reminder", [reminder(row) for row in due])
     return {"reminded": reminded, "released": released}
+
+
+# --- the claim job on PostgreSQL: one statement per batch --------------------------------
+# The batch is locked, released or reminded, its events and its messages written by one
+# statement of data-modifying CTEs: no row crosses the wire, nothing is built per row in
+# Python. The columns a release sets come from `flow.released`, the messages' constant
+# parts (statuses, notes, their keys) from the timeline's own functions applied to a sample
+# row (`_sample`), and the per-row parts are the same expressions in SQL (the dedupe keys
+# `wish:<id>:<event>:<user>`, the deadline as `datetime.isoformat()` writes it); the tests
+# compare the two ways row for row (tests/jobs/test_wish_claims_sql.py).
+ISO = ("to_char({0}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN to_char({0}, 'US') = '000000' "
+       "THEN '' ELSE '.' || to_char({0}, 'US') END || '+00:00'")
+QUEUE = ("INSERT INTO notifications (user_id, dedupe_key, payload, template_key, status, "
+         "attempts, next_attempt_at, created_at)")
+CLAIMS_SQL = f"""
+WITH batch AS (
+  SELECT id, title, claimer_id, claim_count, claim_expires_at, due_at,
+         coalesce(requester_id, poster_id) AS side
+  FROM wishes WHERE status = :claimed AND due_at <= :now AND (due_at, id) > (:due_at, :id)
+  ORDER BY due_at, id LIMIT :batch FOR UPDATE SKIP LOCKED),
+ending AS (SELECT * FROM batch WHERE claim_expires_at <= :now),
+due AS (SELECT * FROM batch WHERE claim_expires_at > :now),
+released AS (UPDATE wishes SET {{release}} WHERE id IN (SELECT id FROM ending)),
+recorded AS (
+  INSERT INTO wish_events (wish_id, actor_id, action, from_status, to_status, note,
+                           photo_ids, created_at)
+  SELECT id, NULL, :action, :claimed, :published, :event_note, CAST('[]' AS json), :now
+  FROM ending),
+told_requester AS (
+  {QUEUE}
+  SELECT side, 'wish:' || id || '\\:claim_expired-' || claim_count || ':' || side,
+         json_build_object('wish_id', id, 'title', title, 'status', CAST(:r_status AS text),
+                           'note', CAST(:r_note AS text), 'at', CAST(:at AS text)),
+         'wish_update', :pending, 0, :queued, :queued
+  FROM ending ORDER BY due_at, id
+  ON CONFLICT (dedupe_key) DO NOTHING),
+told_claimer AS (
+  {QUEUE}
+  SELECT claimer_id, 'wish:' || id || '\\:claim_expired-' || claim_count || ':' || claimer_id,
+         json_build_object('wish_id', id, 'title', title, 'status', CAST(:c_status AS text),
+                           'note', CAST(:c_note AS text), 'at', CAST(:at AS text)),
+         'wish_claim_update', :pending, 0, :queued, :queued
+  FROM ending WHERE claimer_id <> side ORDER BY due_at, id
+  ON CONFLICT (dedupe_key) DO NOTHING),
+moved AS (UPDATE wishes SET due_at = claim_expires_at, updated_at = :set_updated_at
+           WHERE id IN (SELECT id FROM due)),
+reminded AS (
+  {QUEUE}
+  SELECT claimer_id, 'wish:' || id || ':remind:' || deadline || ':' || claimer_id,
+         json_build_object('wish_id', id, 'title', title, 'deadline', deadline,
+                           'note', CAST(:m_note AS text)),
+         'wish_claim_reminder', :pending, 0, :queued, :queued
+  FROM (SELECT *, {ISO.format("claim_expires_at")} AS deadline FROM due) d
+  ORDER BY due_at, id
+  ON CONFLICT (dedupe_key) DO NOTHING RETURNING 1),
+last AS (SELECT due_at, id FROM batch ORDER BY due_at DESC, id DESC LIMIT 1)
+SELECT (SELECT count(*) FROM batch) AS rows, (SELECT count(*) FROM ending) AS released,
+       (SELECT count(*) FROM reminded) AS reminded, (SELECT due_at FROM last) AS due_at,
+       (SELECT id FROM last) AS id
+"""
+
+
+def _sample():
+    """A stand-in row for the timeline's message functions: what they return for it gives
+    the constant parts of the job's messages and the keys each payload has."""
+    from types import SimpleNamespace
+    return SimpleNamespace(id=0, title="", requester_id=1, poster_id=1, claimer_id=2,
+                           claim_count=1, claim_expires_at=utcnow())
+
+
+def _claims_statement(now: datetime) -> sa.TextClause:
+    release = {**flow.released(now), "updated_at": utcnow()}
+    text = sa.text(CLAIMS_SQL.replace("{release}", ", ".join(
+        f"{name} = :set_{name}" for name in release)))
+    types = {"now": wishes.c.due_at.type, "due_at": wishes.c.due_at.type,
+             "queued": wishes.c.due_at.type, "id": sa.Integer(),
+             **{f"set_{name}": wishes.c[name].type for name in release}}
+    return text.bindparams(*(sa.bindparam(name, type_=kind) for name, kind in types.items()),
+                           **{f"set_{name}": value for name, value in release.items()}) \
+        .columns(rows=sa.Integer, released=sa.Integer, reminded=sa.Integer,
+                 due_at=wishes.c.due_at.type, id=sa.Integer)
+
+
+def _sweep_claims_sql(now: datetime) -> dict:
+    sample = _sample()
+    event = f"claim_expired-{sample.claim_count}"
+    told = to_requester(sample, event, S.PUBLISHED.label, flow.RELEASED_NOTE, now.isoformat())
+    claimer = to_claimer(sample.claimer_id, sample, event, "已释放", EXPIRED_CLAIM_NOTE,
+                         now.isoformat())
+    remind = reminder(sample)
+    for key, (_, payload, _) in (("wish_update", told), ("wish_claim_update", claimer),
+                                 ("wish_claim_reminder", remind)):
+        templates.check_payload(templates.get(key), payload)  # what notify_many checks
+    action, was, becomes, note = RELEASE_EVENT
+    statement = _claims_statement(now)
+    params = {"claimed": was.value, "published": becomes.value, "action": action,
+              "event_note": note, "now": now, "batch": BATCH, "at": now.isoformat(),
+              "r_status": told[1]["status"], "r_note": told[1]["note"],
+              "c_status": claimer[1]["status"], "c_note": claimer[1]["note"],
+              "m_note": remind[1]["note"], "pending": DeliveryStatus.PENDING.value,
+              "due_at": datetime.min.replace(tzinfo=timezone.utc), "id": 0}
+    reminded = released = 0
+    while True:
+        found = db.session.execute(statement, {**params, "queued": utcnow()}).one()
+        if not found.rows:
+            return {"reminded": reminded, "released": released}
+        reminded, released = reminded + found.reminded, released + found.released
+        params.update(due_at=found.due_at, id=found.id)
 
 
 def expire_published(now: datetime | None = None) -> dict:

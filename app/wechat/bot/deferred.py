@@ -19,6 +19,11 @@ deferred work to it; the `bot-deferred` job for anything a dead process left beh
    the inbound row is closed and the answer sent, committed together.
 A task that fails unexpectedly is tried again by the job, `BOT_DEFERRED_ATTEMPTS` times in
 all, then answered with an apology.
+
+The bot worker (`work`) claims up to WORK_BATCH queued rows with one statement (`claim`)
+and runs their photos together (app.wechat.bot.photos: the same two steps, the second one
+transaction for the batch), the rest one by one with `process`. `flask wechat bot-worker
+--nice N` (BOT_WORKER_NICE) runs it at a lower CPU priority than the web processes.
 """
 from __future__ import annotations
 
@@ -45,6 +50,7 @@ from app.wechat.bot.dialogs import report
 log = logging.getLogger(__name__)
 RECOVER_AFTER = timedelta(seconds=30)  # a queued row this old lost its thread
 RECOVER_BATCH = 50
+WORK_BATCH = 50  # messages the bot worker claims at a time
 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
@@ -180,30 +186,50 @@ def _count_failure(inbound_id: int, openid: str, payload: dict) -> str:
     return _finish(inbound_id, openid, payload, None, replies.FAILED, end=True) and "failed"
 
 
+def claim(limit: int = WORK_BATCH) -> list:
+    """The oldest queued messages (oldest first), with each follower's bound user, in one
+    statement; nothing is locked or changed (`process` and app.wechat.bot.photos decide,
+    under the session's lock, whether a message still needs running)."""
+    from app.wechat.bot.photos import Claim
+
+    rows = db.session.execute(sa.select(
+        BotInbound.id, BotInbound.openid, BotInbound.payload, BotSession.user_id)
+        .outerjoin(BotSession, BotSession.openid == BotInbound.openid)
+        .where(BotInbound.status == InboundStatus.QUEUED)
+        .order_by(BotInbound.created_at, BotInbound.id).limit(limit)).all()
+    db.session.rollback()
+    return [Claim(r.id, r.openid, dict(r.payload or {}), r.user_id) for r in rows]
+
+
 def work(stop: threading.Event | None = None, until_empty: bool = False,
-         idle_sleep: float = 0.5) -> dict:
+         idle_sleep: float = 0.5, batch: int = WORK_BATCH) -> dict:
     """The bot worker (`flask wechat bot-worker`): run queued messages oldest first, however
     new, until `stop` (or, `until_empty`, until none is left). Web processes started with
     `BOT_DEFERRED_THREADS=0` then only queue and answer `success`: a burst of photos costs
     their callbacks nothing (the download and the image's decoding run here, not beside the
-    requests). Several workers may run; a message runs exactly once however many try."""
+    requests). Up to `batch` messages are claimed with one statement; their photos are run
+    together, one transaction for the batch (app.wechat.bot.photos), anything else one by
+    one (`process`). Several workers may run; a message runs exactly once however many try."""
+    from app.wechat.bot import photos
+
     stop = stop or threading.Event()
     counts: dict = {}
     while not stop.is_set():
-        ids = list(db.session.scalars(sa.select(BotInbound.id).where(
-            BotInbound.status == InboundStatus.QUEUED)
-            .order_by(BotInbound.created_at, BotInbound.id).limit(RECOVER_BATCH)))
-        db.session.rollback()
-        if not ids:
+        claims = claim(batch)
+        if not claims:
             if until_empty:
                 break
             stop.wait(idle_sleep)
             continue
-        for inbound_id in ids:
-            outcome = process(inbound_id)
-            counts[outcome] = counts.get(outcome, 0) + 1
+        batched = [c for c in claims if c.payload.get("task") == photos.TASK]
+        for outcome, n in photos.run(batched, stop).items():
+            counts[outcome] = counts.get(outcome, 0) + n
+        for item in claims:
             if stop.is_set():
                 break  # a failing message is tried again at once, BOT_DEFERRED_ATTEMPTS in all
+            if item.payload.get("task") != photos.TASK:
+                outcome = process(item.id)
+                counts[outcome] = counts.get(outcome, 0) + 1
     return counts
 
 

@@ -4,8 +4,9 @@
 transaction on the `customer_service` channel (app.services.notifications.dispatch sends
 it with `message/custom/send`; on 45015, outside the 48-hour window, it falls back to a
 template message, then the inbox; 45047, over the quota, is not retried). It is always the
-user's inbox entry too. `stop(user)`: an unfollow turns what is still queued for them into
-inbox entries only. Flush only.
+user's inbox entry too. `queue_replies([(user_id, dedupe_key, text), ...])` is the same for
+a batch (the bot worker's photos), in one INSERT and one UPDATE. `stop(user)`: an unfollow
+turns what is still queued for them into inbox entries only. Flush only.
 """
 from __future__ import annotations
 
@@ -24,6 +25,25 @@ def queue_reply(user: User, dedupe_key: str, text: str) -> bool:
     if queued and user.mp_following and user.mp_openid:
         db.session.execute(sa.update(Notification).where(
             Notification.dedupe_key == dedupe_key, Notification.channel.is_(None))
+            .values(channel=Channel.CUSTOMER_SERVICE))
+    return queued
+
+
+def queue_replies(replies: list[tuple[int, str, str]]) -> list[str]:
+    """`queue_reply` for many (user id, dedupe key, text) at once; the keys queued."""
+    if not replies:
+        return []
+    at = utcnow().isoformat()
+    queued = outbox.queue_many("bot_reply", [(user_id, {"text": text[:REPLY_MAX], "at": at}, key)
+                                             for user_id, key, text in replies])
+    following = set(db.session.scalars(sa.select(User.id).where(
+        User.id.in_(sorted({user_id for user_id, _, _ in replies})),
+        User.mp_following.is_(True), User.mp_openid.is_not(None))))
+    new = set(queued)
+    keys = [key for user_id, key, _ in replies if user_id in following and key in new]
+    if keys:
+        db.session.execute(sa.update(Notification).where(
+            Notification.dedupe_key.in_(keys), Notification.channel.is_(None))
             .values(channel=Channel.CUSTOMER_SERVICE))
     return queued
 
