@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from app import timeutil
 from app.models import CareTag, VisitKind, VisitSubject
 from app.models.visits import NOTE_MAX, PHOTOS_MAX
 from app.schemas.common import AwareDateTime, PageArgs, Text, labelled
 from app.schemas.incidents import IncidentCreateSchema
 from app.schemas.uploads import signed_url
 from app.schemas.wishes import WishCreateSchema
+from app.services.visits import due
 
 KINDS = [kind.value for kind in VisitKind]
 TAGS = [tag.value for tag in CareTag]
@@ -108,12 +108,11 @@ def due_item(d, now) -> dict:
     else:
         member = d.place
     last = d.last
-    overdue_days = max(0, (timeutil.today(now) - timeutil.local(d.due_at).date()).days)
+    overdue_days = due.overdue_days(d, now)
     return {"key": d.key, "subject": labelled(d.subject), "household": household,
             "member": member, "care_tags": [labelled(t) for t in sorted(d.tags)],
             "every_days": d.every_days, "owed_by": labelled(d.owed_by), "due_at": d.due_at,
-            # overdue (due before today, `due.is_overdue`) is a due day before today
-            "overdue": overdue_days > 0, "overdue_days": overdue_days,
+            "overdue": overdue_days > 0, "overdue_days": overdue_days,  # due.is_overdue
             "last_visit": None if last is None else {
                 "id": last["id"], "visited_at": last["visited_at"],
                 "kind": labelled(last["kind"]),

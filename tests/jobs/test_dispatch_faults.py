@@ -110,6 +110,23 @@ def test_a_batch_stops_sending_before_its_lease_ends(app, make_user, monkeypatch
         Notification.status != DeliveryStatus.SENT)) == 0
 
 
+def test_a_row_naming_no_user_fails_at_once_and_stops_nothing(make_user, sent):
+    # notifications.user_id has no FOREIGN KEY (migration 0100): a row can name nobody.
+    user = make_user("u", credits={"work_digest": 2})
+    queue(user, "good-1")
+    db.session.add(Notification(user_id=user.id + 1000, template_key="work_digest",
+                                payload=DIGEST, dedupe_key="nobody"))
+    db.session.commit()
+    queue(user, "good-2")
+    stats = dispatch.drain()  # neither crashes nor leaves the row to come back every lease
+    assert stats.sent == 2 and stats.failed == 1 and len(sent("subscribe")) == 2
+    orphan = row("nobody")
+    assert orphan.status is DeliveryStatus.FAILED and orphan.claimed_by is None
+    assert orphan.last_error == dispatch.NO_USER and orphan.channel is None
+    assert credit(user) == 0
+    assert dispatch.drain().as_dict()["failed"] == 0  # not claimed again
+
+
 def test_a_payload_that_will_not_render_fails_that_row_only(app, make_user, sent):
     user = make_user("u", credits={"work_digest": 3})
     queue(user, "good-1")

@@ -71,6 +71,7 @@ PERMANENT = {40003, 47003, 41030, 45047}  # 45047: customer-service quota, not r
 CS_OUTSIDE_WINDOW = 45015  # a customer-service message 48 h after the user's last message
 PROGRESS_SECONDS = 60.0  # a running dispatcher's progress line, at most this often
 RELEASE_SECONDS = 5.0  # expired leases are looked for this often (at most a quarter lease)
+NO_USER = "no such user: not sent"
 OUTCOME_UNKNOWN = ("outcome unknown: the dispatcher stopped during the WeChat call; "
                    "counted as sent, not sent again")
 
@@ -154,10 +155,10 @@ def claim(worker: str, batch_size: int, stats: Stats | None = None) -> tuple[lis
     """Take up to `batch_size` due rows and choose each one's channel (one transaction).
 
     Returns the rows to send and how many rows were taken (inbox-only rows are finished
-    here, and a row whose payload does not render is a failure of that row, so the first
-    can be empty while the queue is not). Core statements, a fixed number per batch: the
-    claim, its users, their credits (locked), then one UPDATE per chosen channel and per
-    credit decrement."""
+    here, and a row whose payload does not render, or that names no user, is a failure of
+    that row, so the first can be empty while the queue is not). Core statements, a fixed
+    number per batch: the claim, its users, their credits (locked), then one UPDATE per
+    chosen channel and per credit decrement."""
     stats = stats if stats is not None else Stats()
     now = utcnow()
     until = now + timedelta(seconds=current_app.config["NOTIFY_LEASE_SECONDS"])
@@ -179,9 +180,12 @@ def claim(worker: str, batch_size: int, stats: Stats | None = None) -> tuple[lis
                              if row.channel is None})
     left = dict(credits)
     chosen: dict[Channel, list[int]] = {}
-    claimed, unrenderable = [], []
+    claimed, unrenderable, nobody = [], [], []
     for row in rows:
-        user, channel = users[row.user_id], row.channel
+        user, channel = users.get(row.user_id), row.channel
+        if user is None:  # no FOREIGN KEY since 0100: a row naming no user fails alone
+            nobody.append(row.id)
+            continue
         if channel is None or channel is Channel.INBOX:
             channel = channel or _choose_channel(row.template_key, user, left)
             chosen.setdefault(channel, []).append(row.id)
@@ -214,6 +218,12 @@ def claim(worker: str, batch_size: int, stats: Stats | None = None) -> tuple[lis
                            .values(remaining=c.c.remaining - spent))
     for item, exc in unrenderable:
         _record_failure(item, "render", f"{type(exc).__name__}: {exc}"[:150], stats)
+    if nobody:
+        db.session.execute(t.update().where(t.c.id.in_(nobody)).values(
+            status=DeliveryStatus.FAILED, claimed_by=None, lease_expires_at=None,
+            last_error=NO_USER))
+        stats.failed += len(nobody)
+        log.warning("notifications %s name no user: failed", nobody)
     db.session.commit()
     return claimed, len(rows)
 
@@ -315,9 +325,9 @@ def send_batch(batch: list[Claimed], stats: Stats, stop: threading.Event,
     def may_start(item: Claimed) -> bool:
         return not stop.is_set() and not _out_of_time(item, margin)
 
-    marked = lost = None  # the next row's mark, made with the previous outcome: done, or lost
+    marked = skipped = None  # the next row's mark, made with the previous outcome: done, or lost
     for index, item in enumerate(batch):
-        if item.id == lost:
+        if item.id == skipped:
             continue
         if item.id != marked:
             if not may_start(item):
@@ -330,12 +340,12 @@ def send_batch(batch: list[Claimed], stats: Stats, stop: threading.Event,
         if not (ok and following is not None and following.channel is Channel.SUBSCRIBE
                 and may_start(following)):
             following = None
-        marked = lost = None
+        marked = skipped = None
         if ok:
             recorded, chained = step(execute, done=item, msgid=msgid, mark=following)
             stats.sent += recorded
             if following is not None:
-                marked, lost = (following.id, None) if chained else (None, following.id)
+                marked, skipped = (following.id, None) if chained else (None, following.id)
 
 
 def _record_failure(item: Claimed, errcode, reason: str, stats: Stats) -> None:

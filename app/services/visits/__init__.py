@@ -8,7 +8,7 @@ history, the households' care tags, and the overdue climb to the secretary.
   `can_view_photo`.
 - `due`: `Scope`, `Due`, `compute` (every subject of a scope with its due time),
   `due_list` (`GET /visits/due` by scope), `due_today` (the digest source), `is_due`,
-  `is_overdue`.
+  `overdue_days`, `is_overdue`.
 - `visiting`: `log_visit`, `history`, `get_visit`.
 - `care`: `care_tags`, `set_care_tags` (grid worker, secretary, staff of the household).
 - `escalation`: `escalate_overdue` (the visit-escalation job), `place` ("1号楼1单元101").

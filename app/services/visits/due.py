@@ -259,8 +259,14 @@ def is_due(due: Due, now: datetime) -> bool:
     return due.due_at < timeutil.end_of_day(now)
 
 
+def overdue_days(due: Due, now: datetime) -> int:
+    """Whole local days since the day it fell due (0: due today, or not yet)."""
+    return max(0, (timeutil.today(now) - timeutil.local(due.due_at).date()).days)
+
+
 def is_overdue(due: Due, now: datetime) -> bool:
-    return due.due_at < timeutil.day_bounds(timeutil.today(now))[0]
+    """Due before today (Asia/Shanghai)."""
+    return overdue_days(due, now) > 0
 
 
 # --- GET /visits/due -------------------------------------------------------------------

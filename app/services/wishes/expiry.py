@@ -27,13 +27,14 @@ They flush and never commit (the job's runner does, in one transaction).
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from types import SimpleNamespace
 
 import sqlalchemy as sa
 
 from app.extensions import db
 from app.models import Building, Compound, DeliveryStatus, Wish, WishStatus
 from app.models.base import utcnow
-from app.services.notifications import templates
+from app.services.notifications import outbox, templates
 from app.services.notifications.outbox import notify_many
 from app.services.wishes import flow
 from app.services.wishes.queries import name_of
@@ -119,8 +120,22 @@ def sweep_claims_rows(now: datetime) -> dict:
 # compare the two ways row for row (tests/jobs/test_wish_claims_sql.py).
 ISO = ("to_char({0}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN to_char({0}, 'US') = '000000' "
        "THEN '' ELSE '.' || to_char({0}, 'US') END || '+00:00'")
-QUEUE = ("INSERT INTO notifications (user_id, dedupe_key, payload, template_key, status, "
-         "attempts, next_attempt_at, created_at)")
+QUEUE = f"INSERT INTO notifications ({', '.join(outbox.COLUMNS)})"
+
+
+def _told(name: str, user: str, template: str, status: str, note: str, where: str = "") -> str:
+    """The CTE that queues `template` to `user` (a column of `ending`) about each released
+    wish: the key and the payload `timeline.to_requester` / `to_claimer` write."""
+    return f"""{name} AS (
+  {QUEUE}
+  SELECT {user}, 'wish:' || id || '\\:claim_expired-' || claim_count || ':' || {user},
+         json_build_object('wish_id', id, 'title', title, 'status', CAST(:{status} AS text),
+                           'note', CAST(:{note} AS text), 'at', CAST(:at AS text)),
+         '{template}', :pending, 0, :queued, :queued
+  FROM ending {where} ORDER BY due_at, id
+  ON CONFLICT (dedupe_key) DO NOTHING),"""
+
+
 CLAIMS_SQL = f"""
 WITH batch AS (
   SELECT id, title, claimer_id, claim_count, claim_expires_at, due_at,
@@ -135,22 +150,9 @@ recorded AS (
                            photo_ids, created_at)
   SELECT id, NULL, :action, :claimed, :published, :event_note, CAST('[]' AS json), :now
   FROM ending),
-told_requester AS (
-  {QUEUE}
-  SELECT side, 'wish:' || id || '\\:claim_expired-' || claim_count || ':' || side,
-         json_build_object('wish_id', id, 'title', title, 'status', CAST(:r_status AS text),
-                           'note', CAST(:r_note AS text), 'at', CAST(:at AS text)),
-         'wish_update', :pending, 0, :queued, :queued
-  FROM ending ORDER BY due_at, id
-  ON CONFLICT (dedupe_key) DO NOTHING),
-told_claimer AS (
-  {QUEUE}
-  SELECT claimer_id, 'wish:' || id || '\\:claim_expired-' || claim_count || ':' || claimer_id,
-         json_build_object('wish_id', id, 'title', title, 'status', CAST(:c_status AS text),
-                           'note', CAST(:c_note AS text), 'at', CAST(:at AS text)),
-         'wish_claim_update', :pending, 0, :queued, :queued
-  FROM ending WHERE claimer_id <> side ORDER BY due_at, id
-  ON CONFLICT (dedupe_key) DO NOTHING),
+{_told("told_requester", "side", "wish_update", "r_status", "r_note")}
+{_told("told_claimer", "claimer_id", "wish_claim_update", "c_status", "c_note",
+       "WHERE claimer_id <> side")}
 moved AS (UPDATE wishes SET due_at = claim_expires_at, updated_at = :set_updated_at
            WHERE id IN (SELECT id FROM due)),
 reminded AS (
@@ -172,7 +174,6 @@ SELECT (SELECT count(*) FROM batch) AS rows, (SELECT count(*) FROM ending) AS re
 def _sample():
     """A stand-in row for the timeline's message functions: what they return for it gives
     the constant parts of the job's messages and the keys each payload has."""
-    from types import SimpleNamespace
     return SimpleNamespace(id=0, title="", requester_id=1, poster_id=1, claimer_id=2,
                            claim_count=1, claim_expires_at=utcnow())
 

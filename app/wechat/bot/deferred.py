@@ -92,11 +92,10 @@ def process(inbound_id: int) -> str:
             effect = TASKS[payload.get("task")](user_id, openid, payload)
     except (AppError, WeChatClientException) as error:
         db.session.rollback()
-        text = error.message if isinstance(error, AppError) else "照片下载失败，请重新发送。"
-        if payload.get("task") == "report_photo":  # the report goes on: send another or 跳过
-            return _finish(inbound_id, openid, payload, None,
-                           f"{text}没有照片请回复“跳过”。", step="photo")
-        return _finish(inbound_id, openid, payload, None, f"{_refusal(payload)}{text}", end=True)
+        if payload.get("task") == PHOTO:  # the report goes on: send another or 跳过
+            return _finish(inbound_id, openid, payload, None, photo_refused(error), step="photo")
+        return _finish(inbound_id, openid, payload, None,
+                       f"{_refusal(payload)}{_refused(error)}", end=True)
     except Exception as exc:  # noqa: BLE001 - counted; the job tries again
         db.session.rollback()
         log.error("deferred bot message %s: task %s failed: %s", inbound_id,
@@ -109,10 +108,28 @@ def _refusal(payload: dict) -> str:
     return "报事未提交：" if payload.get("task") == "report_file" else ""
 
 
+def _refused(error: AppError | WeChatClientException) -> str:
+    return error.message if isinstance(error, AppError) else "照片下载失败，请重新发送。"
+
+
+def photo_refused(error: AppError | WeChatClientException) -> str:
+    """The answer to a 报事 photo that could not be kept (here and app.wechat.bot.photos)."""
+    return f"{_refused(error)}没有照片请回复“跳过”。"
+
+
+def photo_received(user: User) -> str:
+    """The answer to a 报事 photo kept: the next step's prompt."""
+    return "照片已收到。\n" + report.location_prompt(user)
+
+
+def not_bound() -> AppError:
+    return AppError("请先绑定住址", code="not_bound")
+
+
 def _user(user_id: int | None) -> User:
     user = db.session.get(User, user_id) if user_id else None
     if user is None:
-        raise AppError("请先绑定住址", code="not_bound")
+        raise not_bound()
     return user
 
 
@@ -120,7 +137,7 @@ def _photo(user_id: int | None, openid: str, payload: dict):
     media = outbound.download_media(payload["media_id"])
     user = _user(user_id)
     upload = uploads.create_upload(user, media)
-    return {"photo_ids": [upload.id]}, "照片已收到。\n" + report.location_prompt(user)
+    return {"photo_ids": [upload.id]}, photo_received(user)
 
 
 def _file(user_id: int | None, openid: str, payload: dict):
@@ -129,8 +146,9 @@ def _file(user_id: int | None, openid: str, payload: dict):
     return None, report.file(user, data or {})
 
 
-TASKS = {"report_photo": _photo, "report_file": _file}
-NEXT_STEP = {"report_photo": "location", "report_file": None}
+PHOTO = "report_photo"  # the task the bot worker runs a batch at a time (app.wechat.bot.photos)
+TASKS = {PHOTO: _photo, "report_file": _file}
+NEXT_STEP = {PHOTO: "location", "report_file": None}
 
 
 def _finish(inbound_id: int, openid: str, payload: dict, data: dict | None, text: str,

@@ -23,9 +23,7 @@ def queue_reply(user: User, dedupe_key: str, text: str) -> bool:
     queued = outbox.notify(user, "bot_reply", {"text": text[:REPLY_MAX], "at": utcnow().isoformat()},
                            dedupe_key=dedupe_key)
     if queued and user.mp_following and user.mp_openid:
-        db.session.execute(sa.update(Notification).where(
-            Notification.dedupe_key == dedupe_key, Notification.channel.is_(None))
-            .values(channel=Channel.CUSTOMER_SERVICE))
+        _as_customer_service([dedupe_key])
     return queued
 
 
@@ -40,12 +38,17 @@ def queue_replies(replies: list[tuple[int, str, str]]) -> list[str]:
         User.id.in_(sorted({user_id for user_id, _, _ in replies})),
         User.mp_following.is_(True), User.mp_openid.is_not(None))))
     new = set(queued)
-    keys = [key for user_id, key, _ in replies if user_id in following and key in new]
+    _as_customer_service([key for user_id, key, _ in replies
+                          if user_id in following and key in new])
+    return queued
+
+
+def _as_customer_service(keys: list[str]) -> None:
+    """Newly queued answers to a follower go as customer-service messages."""
     if keys:
         db.session.execute(sa.update(Notification).where(
             Notification.dedupe_key.in_(keys), Notification.channel.is_(None))
             .values(channel=Channel.CUSTOMER_SERVICE))
-    return queued
 
 
 def stop(user: User) -> int:

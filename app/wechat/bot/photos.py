@@ -33,11 +33,10 @@ from app.models.base import utcnow
 from app.models.bot import InboundStatus
 from app.services import uploads
 from app.storage import get_storage
-from app.wechat.bot import deliver, outbound, sessions
-from app.wechat.bot.dialogs import report
+from app.wechat.bot import deferred, deliver, outbound, sessions
 
 log = logging.getLogger(__name__)
-TASK = "report_photo"
+TASK = deferred.PHOTO
 
 
 @dataclass
@@ -60,8 +59,6 @@ class Result:
 
 def run(claims: list[Claim], stop=None) -> dict:
     """Run a batch of queued photos; the outcomes counted ("done", "skipped", ...)."""
-    from app.wechat.bot import deferred
-
     prompts = _prompts({c.user_id for c in claims if c.user_id})
     db.session.rollback()  # end the read before calling WeChat
     results, failed = [], []
@@ -98,7 +95,7 @@ def _prompts(user_ids: set[int]) -> dict[int, str]:
         return {}
     users = db.session.scalars(sa.select(User).where(User.id.in_(sorted(user_ids))).options(
         joinedload(User.household).joinedload(Household.building)))
-    return {user.id: "照片已收到。\n" + report.location_prompt(user) for user in users}
+    return {user.id: deferred.photo_received(user) for user in users}
 
 
 def _fetch(claim: Claim, prompts: dict[int, str]) -> Result:
@@ -106,12 +103,11 @@ def _fetch(claim: Claim, prompts: dict[int, str]) -> Result:
     the download failed, not an image) become the answer, as in `deferred.process`."""
     try:
         if claim.user_id not in prompts:
-            raise AppError("请先绑定住址", code="not_bound")
+            raise deferred.not_bound()
         media = outbound.download_media(claim.payload["media_id"])
         stored = uploads.store_image(media)
     except (AppError, WeChatClientException) as error:
-        text = error.message if isinstance(error, AppError) else "照片下载失败，请重新发送。"
-        return Result(claim, f"{text}没有照片请回复“跳过”。", "photo")
+        return Result(claim, deferred.photo_refused(error), "photo")
     return Result(claim, prompts[claim.user_id], "location", stored)
 
 
