@@ -4,6 +4,8 @@ Output is dumped from the models (and `progress.me()`'s dict); actions and categ
 from the transition table and the enums."""
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from marshmallow import Schema, ValidationError, fields, validate
 
 from app.models import RegistrationStatus, ServiceCategory
@@ -207,18 +209,18 @@ def me_body(body: dict) -> dict:
     second pass through marshmallow; the schema documents it)."""
     history = body["history"]
     return {**body, "registrations": [_registration(r) for r in body["registrations"]],
-            "signups": [{**post_item(p, True), "category": labelled(p.category)}
-                        for p in body["signups"]],
+            "signups": [{**post_item(SimpleNamespace(**p), True),
+                         "category": labelled(p["category"])} for p in body["signups"]],
             "history": {"items": [_log(r) for r in history["items"]],
                         "next_cursor": history["next_cursor"]}}
 
 
 def _registration(r) -> dict:
-    return {"id": r.id, "user_id": r.user_id, "member": r.member_name,
-            "community": {"id": r.community_id, "name": r.community_name},
-            "employer": r.employer, "skills": r.skills, "status": labelled(r.status),
-            "note": r.note, "decided_at": r.decided_at, "ended_at": r.ended_at,
-            "created_at": r.created_at}
+    return {"id": r["id"], "user_id": r["user_id"], "member": r["member_name"],
+            "community": {"id": r["community_id"], "name": r["community_name"]},
+            "employer": r["employer"], "skills": r["skills"], "status": labelled(r["status"]),
+            "note": r["note"], "decided_at": r["decided_at"], "ended_at": r["ended_at"],
+            "created_at": r["created_at"]}
 
 
 def _log(r) -> dict:

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import contains_eager
 
+from app import fastread
 from app.errors import Unauthorized
 from app.extensions import db
 from app.models import AuthToken, Building, Household, RoleGrant, User
@@ -97,7 +98,7 @@ def _principal_query() -> sa.Select:
 
 def principal_for_token(token: str) -> Principal:
     """`user_for_token` as a Principal, for a read."""
-    rows = db.session.execute(_principal_query(), {"token_hash": hash_token(token)}).all()
+    rows = fastread.rows(_principal_query(), {"token_hash": hash_token(token)}, mappings=False)
     _check(rows[0] if rows else None)
     _, _, user_id, household_id, building_id, compound_id, *_ = rows[0]
     return Principal(user_id, household_id, building_id, compound_id,

@@ -58,7 +58,7 @@ LIST_COLUMNS = (
         "close_reason", "reject_reason", "rating", "duplicate_of_id", "created_at")),
     categories.c.code.label("category_code"), categories.c.name.label("category_name"),
     _name(buildings.c.name, buildings.c.id, incidents.c.building_id, "building_name"),
-    _name(compounds.c.name, compounds.c.id, incidents.c.compound_id, "compound_name"),
+    compounds.c.name.label("compound_name"),
     _name(users.c.nickname, users.c.id, incidents.c.reporter_id, "reporter_name"),
     _name(users.c.nickname, users.c.id, incidents.c.assignee_id, "assignee_name"),
     _name(buildings.c.name, buildings.c.id, incidents.c.reporter_building_id,
@@ -74,8 +74,11 @@ LIST_COLUMNS = (
 def _rows() -> sa.Select:
     """The list select, built once (statements are immutable; building one costs more than
     running it)."""
+    # Categories and compounds are joined, not looked up per row: few rows, so PostgreSQL
+    # memoizes them (a scalar subquery on compounds scanned the whole small table per row).
     return (sa.select(*LIST_COLUMNS)
-            .join(categories, categories.c.id == incidents.c.category_id))
+            .join(categories, categories.c.id == incidents.c.category_id)
+            .join(compounds, compounds.c.id == incidents.c.compound_id))
 
 
 def list_incidents(user: Viewer, scope: str, cursor: str | None, limit: int,

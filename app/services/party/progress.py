@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy import orm
 
-from app import timeutil
+from app import fastread, timeutil
 from app.errors import Forbidden, NotFound
 from app.extensions import db
 from app.models import (
@@ -59,23 +59,23 @@ def targets() -> tuple[int, Decimal]:
 
 def me(user: Viewer, cursor: str | None, limit: int) -> dict:
     """My registrations, this year's times and hours against the bar, the posts I signed up
-    for that have not ended, and my logs (keyset, newest first). Reads only: Core rows from
+    for that have not ended, and my logs (keyset, newest first). Reads only: dicts from
     three statements built once (`_mine`, `_history`), each with the names it shows."""
     if not has_role(user, Role.PARTY_MEMBER):
         raise Forbidden("只有党员可以查看", code="not_party_member")
     year = timeutil.today().year
     start, end = year_bounds(year)
-    run = db.session.execute
-    head = run(_mine("head"), {"member": user.id, "start": start, "end": end}).all()
-    times, hours = head[0].times, Decimal(str(head[0].total or 0)).quantize(Decimal("0.1"))
+    head = fastread.rows(_mine("head"), {"member": user.id, "start": start, "end": end})
+    times = head[0]["times"]
+    hours = Decimal(str(head[0]["total"] or 0)).quantize(Decimal("0.1"))
     target_times, target_hours = targets()
     history = fetch_page(_history(bool(cursor), limit), logs.c.id, cursor, limit,
                          {"member": user.id})
     return {"year": year, "times": times, "hours": hours, "target_times": target_times,
             "target_hours": target_hours, "times_met": times >= target_times,
             "hours_met": hours >= target_hours,
-            "registrations": [row for row in head if row.id is not None],
-            "signups": run(_mine("signups"), {"member": user.id, "now": utcnow()}).all(),
+            "registrations": [row for row in head if row["id"] is not None],
+            "signups": fastread.rows(_mine("signups"), {"member": user.id, "now": utcnow()}),
             "history": history}
 
 

@@ -1,0 +1,113 @@
+"""Hot reads through the driver (app/fastread.py): the same rows as SQLAlchemy's path, the
+engine's cursor events, SQLAlchemy's path wherever the driver path does not apply, and a
+connection the server dropped answered as the database being unavailable."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timezone
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from app import fastread
+from app.errors import database_unavailable
+from app.extensions import db
+from app.models import Incident, IncidentStatus, User
+from app.services.incidents import queries
+from tests.helpers import counting_queries
+
+incidents = Incident.__table__
+
+
+def on_postgres() -> bool:
+    return db.engine.dialect.driver == "psycopg"
+
+
+def sqlalchemy_rows(statement, params) -> list[dict]:
+    return [dict(row) for row in db.session.execute(statement, params).mappings()]
+
+
+def test_a_page_reads_as_sqlalchemy_reads_it(app, report, people, act):
+    first = report()["id"]
+    report(description="路灯不亮，晚上看不见台阶", anonymous=True)
+    act("demo-grid-worker", first, "accept")
+    statement = queries._list_statement(("all",), (), False, 20)
+    # Typed values through bind processors, and one that is not a column type's own.
+    typed = sa.select(incidents.c.id, incidents.c.status, incidents.c.created_at,
+                      (incidents.c.follower_count + sa.literal(Decimal("0.5"))).label("half"),
+                      incidents.c.rating).where(
+        incidents.c.status == sa.bindparam("status", type_=incidents.c.status.type))
+    with app.test_request_context("/api/v1/incidents", method="GET"):
+        dialect = db.session.get_bind().dialect
+        assert fastread._compiled(statement, dialect) is not None
+        assert fastread._compiled(typed, dialect) is not None
+        got = fastread.rows(statement, {})
+        assert got == sqlalchemy_rows(statement, {})
+        assert len(got) == 2 and all(isinstance(row, Mapping) for row in got)
+        accepted = next(row for row in got if row["id"] == first)
+        assert accepted["status"] is IncidentStatus.ACCEPTED
+        assert accepted["created_at"].tzinfo is timezone.utc
+        assert accepted["compound_name"] == "虹桥小区" and accepted["category_code"] == "environment"
+        params = {"status": IncidentStatus.ACCEPTED}
+        assert fastread.rows(typed, params) == sqlalchemy_rows(typed, params)
+        assert fastread.rows(typed, params, mappings=False) == [
+            tuple(row) for row in db.session.execute(typed, params)]
+        assert [(row["id"], row["half"]) for row in fastread.rows(typed, params)] == [
+            (first, Decimal("0.5"))]
+        db.session.remove()
+
+
+def test_every_statement_is_seen_by_the_engines_cursor_events(app, report, people):
+    report()
+    statement = queries._list_statement(("all",), (), False, 20)
+    with counting_queries(app) as seen, app.test_request_context("/x", method="GET"):
+        fastread.rows(statement, {})
+        fastread.rows(statement, {})
+        db.session.remove()
+    assert len(seen) == 2 and all("FROM incidents" in sql for sql in seen)
+
+
+def test_what_the_driver_path_cannot_run_takes_sqlalchemys(app, report, people):
+    report()
+    expanding = sa.select(incidents.c.id, incidents.c.status).where(
+        incidents.c.id.in_(sa.bindparam("ids", expanding=True)))
+    entity = sa.select(User).where(User.openid == "demo-resident")
+    with app.test_request_context("/x", method="GET"):
+        dialect = db.session.get_bind().dialect
+        assert fastread._compiled(expanding, dialect) is None
+        assert fastread._compiled(entity, dialect) is None
+        ids = [row["id"] for row in fastread.rows(sa.select(incidents.c.id), {})]
+        assert [row["id"] for row in fastread.rows(expanding, {"ids": ids})] == ids
+        [(user,)] = fastread.rows(entity, mappings=False)
+        assert isinstance(user, User) and user.openid == "demo-resident"
+        db.session.remove()
+
+
+def test_outside_a_read_request_the_session_autoflushes_as_usual(app, ctx):
+    # A job or a write request reads its own pending changes (the session path).
+    db.session.add(User(openid="pending-in-a-job", nickname="待写入"))
+    found = fastread.rows(sa.select(User.__table__.c.nickname).where(
+        User.__table__.c.openid == "pending-in-a-job"))
+    assert [dict(row) for row in found] == [{"nickname": "待写入"}]
+    db.session.rollback()
+
+
+def test_a_connection_the_server_dropped_is_invalidated_and_means_unavailable(app, report):
+    with app.app_context():
+        if not on_postgres():
+            pytest.skip("a server that drops connections: PostgreSQL")
+    report()
+    statement = queries._list_statement(("all",), (), False, 20)
+    with app.test_request_context("/x", method="GET"):
+        fastread.rows(statement, {})
+        pid = db.session.scalar(sa.text("SELECT pg_backend_pid()"))
+        with db.engine.connect() as other:
+            assert other.scalar(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        with pytest.raises(sa.exc.DBAPIError) as raised:
+            fastread.rows(statement, {})
+        assert raised.value.connection_invalidated and database_unavailable(raised.value)
+        db.session.remove()
+    with app.test_request_context("/x", method="GET"):  # the pool gives a new connection
+        assert len(fastread.rows(statement, {})) == 1
+        db.session.remove()
