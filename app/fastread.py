@@ -11,18 +11,24 @@ fire for each statement.
 
 Anything else takes SQLAlchemy's own path, with the same rows: another driver (SQLite), a
 write request (a transaction, autoflush), ORM entities, or a statement whose SQL is only
-known at execution (an expanding IN list).
+known at execution (an expanding IN list). A value written into the SQL (`literal_execute`:
+a LIMIT, a status filter) is rendered once for each value.
 """
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import psycopg
 import sqlalchemy as sa
 
 from app.database import reading
 from app.extensions import db
+
+
+# The SQL of a statement with a value written into it (a status filter) is kept for this
+# many distinct values; past that it is rendered for each run.
+LITERAL_VARIANTS = 64
 
 
 @dataclass
@@ -32,9 +38,26 @@ class _Compiled:
     types: tuple  # the columns' SQLAlchemy types
     defaults: dict  # the statement's own bound values (by bind name)
     binds: tuple  # (bind name, bind processor) for the binds that have one
+    # The binds whose value is written into the SQL at each run (literal_execute, given
+    # by the caller), and the SQL by their values.
+    literals: tuple[str, ...] = ()
+    compiled: sa.sql.compiler.Compiled | None = None
+    variants: dict = field(default_factory=dict)
     # (column index, result processor) for the columns that have one: set at the first run,
     # from the driver's column types as SQLAlchemy does (psycopg's numeric needs them).
     results: tuple | None = None
+
+    def sql_for(self, values: dict) -> str:
+        """The SQL with the literal binds' values of this run written in."""
+        if not self.literals:
+            return self.sql
+        key = tuple(values[name] for name in self.literals)
+        sql = self.variants.get(key)
+        if sql is None:
+            sql = self.compiled.construct_expanded_state(values).statement
+            if len(self.variants) < LITERAL_VARIANTS:
+                self.variants[key] = sql
+        return sql
 
 
 @functools.lru_cache(maxsize=1024)
@@ -44,14 +67,16 @@ def _compiled(statement: sa.Select, dialect: sa.Dialect) -> _Compiled | None:
            for d in statement.column_descriptions):
         return None  # an ORM entity: the session builds those
     compiled = statement.compile(dialect=dialect)
-    if compiled.post_compile_params or any(b.required for b in compiled.literal_execute_params):
-        return None  # the SQL depends on the values (an expanding IN list)
+    if compiled.post_compile_params:
+        return None  # the SQL depends on the number of values (an expanding IN list)
+    written = compiled.literal_execute_params
+    literals = tuple(name for name, bind in compiled.binds.items()
+                     if bind in written and bind.required)
     sql = compiled.string
-    if compiled.literal_execute_params:  # fixed values written into the SQL (a LIMIT)
+    if written and not literals:  # fixed values written into the SQL (a LIMIT)
         sql = compiled.construct_expanded_state(
             {name: None for name, bind in compiled.binds.items() if bind.required}).statement
-    bound = {name: bind for name, bind in compiled.binds.items()
-             if bind not in compiled.literal_execute_params}
+    bound = {name: bind for name, bind in compiled.binds.items() if bind not in written}
     binds = []
     for name, bind in bound.items():
         process = bind.type.dialect_impl(dialect).bind_processor(dialect)
@@ -60,7 +85,8 @@ def _compiled(statement: sa.Select, dialect: sa.Dialect) -> _Compiled | None:
     return _Compiled(sql, tuple(statement.selected_columns.keys()),
                      tuple(column.type for column in statement.selected_columns),
                      {name: bind.effective_value for name, bind in bound.items()
-                      if not bind.required}, tuple(binds))
+                      if not bind.required}, tuple(binds), literals,
+                     compiled if literals else None)
 
 
 def _result_processors(compiled: _Compiled, description, dialect: sa.Dialect) -> tuple:
@@ -84,24 +110,25 @@ def rows(statement: sa.Select, params: dict | None = None, *, mappings: bool = T
         result = session.execute(statement, params)
         return result.mappings().all() if mappings else result.all()
     values = {**compiled.defaults, **params}
+    sql = compiled.sql_for(values)
     for name, process in compiled.binds:
         values[name] = process(values[name])
     connection = session.connection()
     driver = connection.connection.driver_connection
     cursor = driver.cursor()
     # The engine's cursor events fire as on SQLAlchemy's path (query counters, timers).
-    connection.dispatch.before_cursor_execute(connection, cursor, compiled.sql, values, None,
+    connection.dispatch.before_cursor_execute(connection, cursor, sql, values, None,
                                               False)
     try:
-        data = cursor.execute(compiled.sql, values, prepare=True).fetchall()
+        data = cursor.execute(sql, values, prepare=True).fetchall()
     except psycopg.Error as error:
         invalidated = bind.dialect.is_disconnect(error, driver, cursor)
         if invalidated:
             connection.invalidate(error)
-        raise sa.exc.DBAPIError.instance(compiled.sql, values, error, psycopg.Error,
+        raise sa.exc.DBAPIError.instance(sql, values, error, psycopg.Error,
                                          connection_invalidated=invalidated,
                                          dialect=bind.dialect) from error
-    connection.dispatch.after_cursor_execute(connection, cursor, compiled.sql, values, None,
+    connection.dispatch.after_cursor_execute(connection, cursor, sql, values, None,
                                              False)
     if compiled.results is None:
         compiled.results = _result_processors(compiled, cursor.description, bind.dialect)

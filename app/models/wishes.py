@@ -111,7 +111,9 @@ class Wish(db.Model):
     claimer: Mapped[Optional[User]] = relationship(foreign_keys=[claimer_id])
 
     __table_args__ = (
-        sa.Index("ix_wishes_compound", "compound_id", "status", "id"),
+        # The wall (four statuses, newest first): id order, the status checked in the entry
+        # (migration 0105).
+        sa.Index("ix_wishes_compound", "compound_id", "id", "status"),
         sa.Index("ix_wishes_grid", "grid_id", "id"),
         sa.Index("ix_wishes_community", "community_id", "id"),
         sa.Index("ix_wishes_household", "household_id", "status"),

@@ -111,3 +111,24 @@ def test_a_connection_the_server_dropped_is_invalidated_and_means_unavailable(ap
     with app.test_request_context("/x", method="GET"):  # the pool gives a new connection
         assert len(fastread.rows(statement, {})) == 1
         db.session.remove()
+
+
+def test_a_value_written_into_the_sql_is_rendered_once_for_each_value(app, report, people,
+                                                                      act):
+    first, second = report()["id"], report(description="电梯按钮失灵，按了没有反应")["id"]
+    act("demo-grid-worker", first, "accept")
+    statement = sa.select(incidents.c.id, incidents.c.status).where(
+        incidents.c.status == sa.bindparam("status", literal_execute=True))
+    with app.test_request_context("/x", method="GET"):
+        for status, expected in ((IncidentStatus.ACCEPTED, [first]),
+                                 (IncidentStatus.DISPATCHED, [second]),
+                                 (IncidentStatus.ACCEPTED, [first])):
+            got = fastread.rows(statement, {"status": status})
+            assert [row["id"] for row in got] == expected
+            assert got == sqlalchemy_rows(statement, {"status": status})
+        compiled = fastread._compiled(statement, db.session.get_bind().dialect)
+        if on_postgres():
+            assert sorted(compiled.variants.values()) == sorted(
+                [compiled.sql.replace("__[POSTCOMPILE_status]", f"'{s.value}'")
+                 for s in (IncidentStatus.ACCEPTED, IncidentStatus.DISPATCHED)])
+        db.session.remove()

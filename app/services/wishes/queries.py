@@ -67,7 +67,7 @@ LIST_COLUMNS = (
         "check_method", "close_note", "unconfirmed_at", "claimed_at", "claim_expires_at",
         "published_at", "fulfilled_at", "completed_at", "created_at")),
     name_of(buildings.c.name, buildings.c.id, wishes.c.building_id, "building_name"),
-    name_of(compounds.c.name, compounds.c.id, wishes.c.compound_id, "compound_name"),
+    compounds.c.name.label("compound_name"),  # joined (`_rows`)
     name_of(users.c.nickname, users.c.id, wishes.c.requester_id, "requester_name"),
     # The poster is nearly always the requester (`poster()`), and the household's head is
     # named only for a household posted for: two lookups a row saved on most rows.
@@ -87,7 +87,9 @@ def poster(row) -> str | None:
 
 @functools.cache
 def _rows() -> sa.Select:
-    return sa.select(*LIST_COLUMNS)
+    # Compounds are joined, not looked up per row: PostgreSQL memoizes the few there are (a
+    # scalar subquery scanned the whole small table for each row), as for incidents.
+    return sa.select(*LIST_COLUMNS).join(compounds, compounds.c.id == wishes.c.compound_id)
 
 
 @dataclass
