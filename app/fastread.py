@@ -25,7 +25,6 @@ import sqlalchemy as sa
 from app.database import reading
 from app.extensions import db
 
-
 # The SQL of a statement with a value written into it (a status filter) is kept for this
 # many distinct values; past that it is rendered for each run.
 LITERAL_VARIANTS = 64
