@@ -12,7 +12,7 @@ fire for each statement.
 Anything else takes SQLAlchemy's own path, with the same rows: another driver (SQLite), a
 write request (a transaction, autoflush), ORM entities, or a statement whose SQL is only
 known at execution (an expanding IN list). A value written into the SQL (`literal_execute`:
-a LIMIT, a status filter) is rendered once for each value.
+a LIMIT, a status filter, a scope's ids) is rendered once for each value.
 """
 from __future__ import annotations
 
@@ -50,7 +50,8 @@ class _Compiled:
         """The SQL with the literal binds' values of this run written in."""
         if not self.literals:
             return self.sql
-        key = tuple(values[name] for name in self.literals)
+        key = tuple(tuple(value) if isinstance(value, list) else value
+                    for value in (values[name] for name in self.literals))
         sql = self.variants.get(key)
         if sql is None:
             sql = self.compiled.construct_expanded_state(values).statement
@@ -69,13 +70,13 @@ def _compiled(statement: sa.Select, dialect: sa.Dialect) -> _Compiled | None:
     if compiled.post_compile_params:
         return None  # the SQL depends on the number of values (an expanding IN list)
     written = compiled.literal_execute_params
-    literals = tuple(name for name, bind in compiled.binds.items()
-                     if bind in written and bind.required)
+    names = {name: bind for bind, name in compiled.bind_names.items()}  # as in the SQL
+    literals = tuple(name for name, bind in names.items() if bind in written and bind.required)
     sql = compiled.string
     if written and not literals:  # fixed values written into the SQL (a LIMIT)
         sql = compiled.construct_expanded_state(
-            {name: None for name, bind in compiled.binds.items() if bind.required}).statement
-    bound = {name: bind for name, bind in compiled.binds.items() if bind not in written}
+            {name: None for name, bind in names.items() if bind.required}).statement
+    bound = {name: bind for name, bind in names.items() if bind not in written}
     binds = []
     for name, bind in bound.items():
         process = bind.type.dialect_impl(dialect).bind_processor(dialect)

@@ -132,3 +132,20 @@ def test_a_value_written_into_the_sql_is_rendered_once_for_each_value(app, repor
                 [compiled.sql.replace("__[POSTCOMPILE_status]", f"'{s.value}'")
                  for s in (IncidentStatus.ACCEPTED, IncidentStatus.DISPATCHED)])
         db.session.remove()
+
+
+def test_an_id_list_written_into_the_sql_is_kept_for_each_set_of_ids(app, report, people):
+    first, second = report()["id"], report(description="电梯按钮失灵，按了没有反应")["id"]
+    statement = sa.select(incidents.c.id).where(incidents.c.id.in_(
+        sa.bindparam("ids", expanding=True, literal_execute=True))).order_by(incidents.c.id)
+    with app.test_request_context("/x", method="GET"):
+        for ids, expected in (([first], [first]), ([first, second], [first, second]),
+                              ([second], [second]), ([first], [first])):
+            got = fastread.rows(statement, {"ids": ids})
+            assert [row["id"] for row in got] == expected
+            assert got == sqlalchemy_rows(statement, {"ids": ids})
+        if on_postgres():
+            compiled = fastread._compiled(statement, db.session.get_bind().dialect)
+            assert sorted(compiled.variants) == sorted(  # keyed by the literal binds' values
+                [((first,),), ((first, second),), ((second,),)])
+        db.session.remove()
