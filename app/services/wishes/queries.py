@@ -15,6 +15,7 @@ viewer may see it (the claimer holding it, managers): the wall itself never read
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -94,7 +95,7 @@ def _rows() -> sa.Select:
 
 @dataclass
 class WishView:
-    row: sa.RowMapping  # LIST_COLUMNS
+    row: Mapping  # LIST_COLUMNS (a dict from app.fastread, or a RowMapping)
     full: bool  # names, notes, every photo (else the wall's view)
     contact: dict | None  # room and phone: the claimer holding it, managers
     events: list[WishEvent] | None = None  # the detail only
