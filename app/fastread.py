@@ -10,9 +10,12 @@ list page's time, and two thirds of the token lookup's. The engine's cursor even
 fire for each statement.
 
 Anything else takes SQLAlchemy's own path, with the same rows: another driver (SQLite), a
-write request (a transaction, autoflush), ORM entities, or a statement whose SQL is only
-known at execution (an expanding IN list). A value written into the SQL (`literal_execute`:
-a LIMIT, a status filter, a scope's ids) is rendered once for each value.
+write request or a job (a transaction, after a flush), ORM entities (through the session),
+or a statement whose SQL is only known at execution (an expanding IN list). Plain columns
+run on the session's connection there too, without the ORM's result loading.
+
+A value written into the SQL (`literal_execute`: a LIMIT, a status filter, a scope's ids)
+is rendered once for each value.
 """
 from __future__ import annotations
 
@@ -32,61 +35,61 @@ LITERAL_VARIANTS = 64
 
 @dataclass
 class _Compiled:
-    sql: str
+    compiled: sa.sql.compiler.Compiled
     keys: tuple[str, ...]
     types: tuple  # the columns' SQLAlchemy types
     defaults: dict  # the statement's own bound values (by bind name)
     binds: tuple  # (bind name, bind processor) for the binds that have one
-    # The binds whose value is written into the SQL at each run (literal_execute, given
-    # by the caller), and the SQL by their values.
-    literals: tuple[str, ...] = ()
-    compiled: sa.sql.compiler.Compiled | None = None
+    # The binds whose value the caller gives and that are written into the SQL at each run
+    # (literal_execute), and the SQL by their values (the key () without such a bind).
+    literals: tuple[str, ...]
     variants: dict = field(default_factory=dict)
     # (column index, result processor) for the columns that have one: set at the first run,
     # from the driver's column types as SQLAlchemy does (psycopg's numeric needs them).
     results: tuple | None = None
 
     def sql_for(self, values: dict) -> str:
-        """The SQL with the literal binds' values of this run written in."""
-        if not self.literals:
-            return self.sql
+        """The SQL of this run: the literal binds' values (a LIMIT, a status, ids) written
+        in, rendered once for each value."""
         key = tuple(tuple(value) if isinstance(value, list) else value
                     for value in (values[name] for name in self.literals))
         sql = self.variants.get(key)
         if sql is None:
-            sql = self.compiled.construct_expanded_state(values).statement
+            sql = (self.compiled.construct_expanded_state(values).statement
+                   if self.compiled.literal_execute_params else self.compiled.string)
             if len(self.variants) < LITERAL_VARIANTS:
                 self.variants[key] = sql
         return sql
 
 
 @functools.lru_cache(maxsize=1024)
+def _columns_only(statement: sa.Select) -> bool:
+    """Whether the statement selects columns only (no ORM entity the session must build)."""
+    return all(isinstance(d["type"], sa.types.TypeEngine) for d in statement.column_descriptions)
+
+
+@functools.lru_cache(maxsize=1024)
 def _compiled(statement: sa.Select, dialect: sa.Dialect) -> _Compiled | None:
     """The statement compiled for the driver path, or None if it must take SQLAlchemy's."""
-    if any(not isinstance(d["type"], sa.types.TypeEngine)
-           for d in statement.column_descriptions):
-        return None  # an ORM entity: the session builds those
+    if not _columns_only(statement):
+        return None
     compiled = statement.compile(dialect=dialect)
     if compiled.post_compile_params:
         return None  # the SQL depends on the number of values (an expanding IN list)
     written = compiled.literal_execute_params
     names = {name: bind for bind, name in compiled.bind_names.items()}  # as in the SQL
-    literals = tuple(name for name, bind in names.items() if bind in written and bind.required)
-    sql = compiled.string
-    if written and not literals:  # fixed values written into the SQL (a LIMIT)
-        sql = compiled.construct_expanded_state(
-            {name: None for name, bind in names.items() if bind.required}).statement
     bound = {name: bind for name, bind in names.items() if bind not in written}
     binds = []
     for name, bind in bound.items():
         process = bind.type.dialect_impl(dialect).bind_processor(dialect)
         if process is not None:
             binds.append((name, process))
-    return _Compiled(sql, tuple(statement.selected_columns.keys()),
+    return _Compiled(compiled, tuple(statement.selected_columns.keys()),
                      tuple(column.type for column in statement.selected_columns),
                      {name: bind.effective_value for name, bind in bound.items()
-                      if not bind.required}, tuple(binds), literals,
-                     compiled if literals else None)
+                      if not bind.required}, tuple(binds),
+                     tuple(name for name, bind in names.items()
+                           if bind in written and bind.required))
 
 
 def _result_processors(compiled: _Compiled, description, dialect: sa.Dialect) -> tuple:
@@ -107,7 +110,11 @@ def rows(statement: sa.Select, params: dict | None = None, *, mappings: bool = T
     compiled = (_compiled(statement, bind.dialect)
                 if reading() and bind.dialect.driver == "psycopg" else None)
     if compiled is None:
-        result = session.execute(statement, params)
+        if _columns_only(statement):  # Core rows: no ORM loading over plain columns
+            session.flush()  # as the session's autoflush would
+            result = session.connection().execute(statement, params)
+        else:
+            result = session.execute(statement, params)
         return result.mappings().all() if mappings else result.all()
     values = {**compiled.defaults, **params}
     sql = compiled.sql_for(values)

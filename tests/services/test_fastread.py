@@ -129,7 +129,7 @@ def test_a_value_written_into_the_sql_is_rendered_once_for_each_value(app, repor
         compiled = fastread._compiled(statement, db.session.get_bind().dialect)
         if on_postgres():
             assert sorted(compiled.variants.values()) == sorted(
-                [compiled.sql.replace("__[POSTCOMPILE_status]", f"'{s.value}'")
+                [compiled.compiled.string.replace("__[POSTCOMPILE_status]", f"'{s.value}'")
                  for s in (IncidentStatus.ACCEPTED, IncidentStatus.DISPATCHED)])
         db.session.remove()
 
