@@ -170,7 +170,9 @@ class IncidentEvent(db.Model):
 
     __tablename__ = "incident_events"
     id: Mapped[int] = mapped_column(primary_key=True)
-    incident_id: Mapped[int] = mapped_column(sa.ForeignKey("incidents.id"))
+    # No FOREIGN KEY (migration 0110): every event is written with its incident, which is
+    # never deleted; the check locked the incident's row for each event the SLA sweep wrote.
+    incident_id: Mapped[int] = mapped_column()
     actor_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"))  # None: system
     action: Mapped[str] = mapped_column(sa.String(32))
     from_status: Mapped[Optional[str]] = mapped_column(sa.String(32))

@@ -144,7 +144,8 @@ class WishEvent(db.Model):
 
     __tablename__ = "wish_events"
     id: Mapped[int] = mapped_column(primary_key=True)
-    wish_id: Mapped[int] = mapped_column(sa.ForeignKey("wishes.id"))
+    # No FOREIGN KEY (migration 0110), as incident_events: written with the wish it records.
+    wish_id: Mapped[int] = mapped_column()
     actor_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"))  # None: system
     action: Mapped[str] = mapped_column(sa.String(32))
     from_status: Mapped[Optional[str]] = mapped_column(sa.String(32))
