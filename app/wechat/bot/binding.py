@@ -34,7 +34,3 @@ def link(session: BotSession, unionid: str | None) -> User | None:
         if user.mp_following != session.following:
             user.mp_following = session.following
     return user
-
-
-def known_unionid(openid: str) -> bool:
-    return bool(db.session.scalar(sa.select(BotSession.unionid).where(BotSession.openid == openid)))

@@ -4,11 +4,15 @@
 1. locks the follower's session row (app.wechat.bot.sessions): every delivery of one
    follower, a retry included, waits here for the one before it to commit (a retry of one
    already committed is answered before that, `seen`, by the callback);
-2. looks for the delivery's dedupe key (`BotInbound`): found, it is a retry of something
-   already handled (or queued), and the answer is `success` with nothing changed;
-3. inserts the dedupe row and routes the message (app.wechat.bot.router), in the same
-   transaction, which commits both or neither. A unique violation there (a racing writer
-   the lock did not cover) rolls everything back and also answers `success`.
+2. inserts the delivery's dedupe row (`BotInbound`) and routes the message
+   (app.wechat.bot.router), in the same transaction, which commits both or neither. A
+   unique violation of the dedupe key (a retry of something already handled or queued: a
+   copy that held the lock before, or a racing writer the lock did not cover) rolls
+   everything back and answers `success` with nothing changed.
+
+The callback looks first (`first_look`, no lock): a retry of a delivery whose handling
+committed is answered at once, and a follower whose unionid is not known yet is looked up
+at WeChat before the transaction starts.
 
 A step that must call WeChat (a photo's download, a report's content check) marks the row
 `queued` with what it needs: the callback answers `success` at once and
@@ -62,19 +66,24 @@ class Outcome:
     duplicate: bool = False
 
 
-def seen(message: Inbound) -> bool:
-    """Whether this delivery was handled (or queued) already: a retry after the first
-    committed is answered without taking the session lock. (Not seen is checked again
-    under the lock: a copy still running commits first.)"""
-    return db.session.scalar(sa.select(BotInbound.id).where(
-        BotInbound.dedupe_key == message.dedupe_key)) is not None
+_FIRST_LOOK = sa.select(
+    sa.select(BotInbound.id).where(BotInbound.dedupe_key == sa.bindparam("key")).exists(),
+    sa.func.coalesce(sa.select(BotSession.unionid).where(
+        BotSession.openid == sa.bindparam("openid")).scalar_subquery(), "") != "")
+
+
+def first_look(message: Inbound) -> tuple[bool, bool]:
+    """In one query, without a lock: whether this delivery was handled (or queued) already
+    (a retry after the first committed), and whether the follower's unionid is known. Not
+    seen is checked again under the lock, by the dedupe row's insert: a copy still running
+    commits first."""
+    seen, known = db.session.execute(
+        _FIRST_LOOK, {"key": message.dedupe_key, "openid": message.openid}).one()
+    return bool(seen), bool(known)
 
 
 def receive(message: Inbound, unionid: str | None, started: float) -> Outcome:
     session, expired = sessions.lock(message.openid)
-    if seen(message):
-        db.session.rollback()
-        return Outcome(None, duplicate=True)
     inbound = BotInbound(dedupe_key=message.dedupe_key, openid=message.openid,
                          kind=(f"event:{message.event}" if message.kind == "event"
                                else message.kind)[:32],

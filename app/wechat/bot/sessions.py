@@ -19,12 +19,17 @@ from app.models import BotSession
 from app.models.base import utcnow
 from app.services.common import insert_or_get
 
+_LOCK = (sa.select(BotSession).where(BotSession.openid == sa.bindparam("openid"))
+         .with_for_update().execution_options(populate_existing=True))
+
 
 def lock(openid: str) -> tuple[BotSession, bool]:
-    """The follower's session row, locked; and whether its flow had expired (now reset)."""
-    insert_or_get(BotSession, openid=openid, init=lambda row: _blank(row))
-    session = db.session.scalar(sa.select(BotSession).where(BotSession.openid == openid)
-                                .with_for_update().execution_options(populate_existing=True))
+    """The follower's session row, locked; and whether its flow had expired (now reset).
+    A follower's first message inserts the row first (race-safe)."""
+    session = db.session.scalar(_LOCK, {"openid": openid})
+    if session is None:
+        insert_or_get(BotSession, openid=openid, init=lambda row: _blank(row))
+        session = db.session.scalar(_LOCK, {"openid": openid})
     expired = session.flow is not None and session.expires_at is not None \
         and session.expires_at <= utcnow()
     if expired:

@@ -14,7 +14,7 @@ from flask import Blueprint, Response, current_app, request
 from limits import parse as parse_limit
 
 from app.extensions import db, limiter
-from app.wechat.bot import binding, deferred, inbound, outbound, replies, wire
+from app.wechat.bot import deferred, inbound, outbound, replies, wire
 
 log = logging.getLogger(__name__)
 blp = Blueprint("wechat_bot", __name__, url_prefix="/wechat")
@@ -78,11 +78,12 @@ def callback():
         return _plain(SUCCESS)
     if _too_fast(message.openid):
         return _reply(message, replies.TOO_FAST, safe, nonce, timestamp)
-    if inbound.seen(message):  # WeChat's retry of something handled: nothing to do
+    seen, known = inbound.first_look(message)
+    if seen:  # WeChat's retry of something handled: nothing to do
         db.session.rollback()
         return _plain(SUCCESS)
     unionid = None
-    if not binding.known_unionid(message.openid):
+    if not known:
         db.session.rollback()  # nothing calls WeChat inside a transaction
         unionid = outbound.unionid_of(message.openid)
     outcome = inbound.receive(message, unionid, started)
