@@ -15,27 +15,30 @@ import sqlalchemy as sa
 from flask import current_app
 
 from app.extensions import db
-from app.models import BotSession
+from app.models import BotSession, User
 from app.models.base import utcnow
 from app.services.common import insert_or_get
 
-_LOCK = (sa.select(BotSession).where(BotSession.openid == sa.bindparam("openid"))
-         .with_for_update().execution_options(populate_existing=True))
+# The session row locked, with its bound user read in the same query.
+_LOCK = (sa.select(BotSession, User).outerjoin(User, User.id == BotSession.user_id)
+         .where(BotSession.openid == sa.bindparam("openid"))
+         .with_for_update(of=BotSession).execution_options(populate_existing=True))
 
 
-def lock(openid: str) -> tuple[BotSession, bool]:
-    """The follower's session row, locked; and whether its flow had expired (now reset).
-    A follower's first message inserts the row first (race-safe)."""
-    session = db.session.scalar(_LOCK, {"openid": openid})
-    if session is None:
+def lock(openid: str) -> tuple[BotSession, User | None, bool]:
+    """The follower's session row, locked; the user it is bound to (None: not bound yet);
+    and whether its flow had expired (now reset). A follower's first message inserts the
+    row first (race-safe). The caller marks it seen (`last_seen_at`)."""
+    found = db.session.execute(_LOCK, {"openid": openid}).first()
+    if found is None:
         insert_or_get(BotSession, openid=openid, init=lambda row: _blank(row))
-        session = db.session.scalar(_LOCK, {"openid": openid})
+        found = db.session.execute(_LOCK, {"openid": openid}).one()
+    session, user = found
     expired = session.flow is not None and session.expires_at is not None \
         and session.expires_at <= utcnow()
     if expired:
         end(session)
-    session.last_seen_at = utcnow()
-    return session, expired
+    return session, user, expired
 
 
 def _blank(row: BotSession) -> None:
