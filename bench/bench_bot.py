@@ -3,7 +3,7 @@ baseline, on the three paths WeChat exercises, each measured on its own:
 
     .venv/bin/python bench/bench_bot.py [--db postgres|sqlite|URL] [--connections 16]
         [--duration 15] [--workers 4] [--followers 1000] [--rate 200] [--rate-seconds 10]
-        [--worker-nice 10] [--dispatcher-nice 0]
+        [--worker-nice 10] [--dispatcher-nice 10]
 
 - **passive**: a text ("你好") from one of --followers followers, each request a new MsgId:
   session row lock, dedupe insert, routing, commit, a signed XML reply;
@@ -15,9 +15,12 @@ baseline, on the three paths WeChat exercises, each measured on its own:
   (`flask wechat bot-worker`, one process; the web workers run with BOT_DEFERRED_THREADS=0,
   as production does) downloads the photo from the sandbox and queues the customer-service
   answer, which a real `flask notifications dispatch` process delivers to the sandbox.
-  The bot worker runs at `--worker-nice` (`flask wechat bot-worker --nice`, as
-  Procfile.dev and production run it: the callbacks come first on a shared machine), the
-  dispatcher at `--dispatcher-nice`; 0 for either runs it at the callbacks' priority.
+  The bot worker runs at `--worker-nice` (`flask wechat bot-worker --nice`) and the
+  dispatcher at `--dispatcher-nice` (`flask notifications dispatch --nice`), as Procfile.dev
+  runs them: the callbacks come first on a shared machine. Each runs in a session of its
+  own, as a service does, so its `--nice` also lowers its session's autogroup (without
+  that, Linux weighs each session as one, and a niced service takes as much CPU as the web
+  processes); 0 for either runs it at the callbacks' priority.
 
 Two measurements:
 1. **at a fixed rate** (--rate messages/s, open loop, for --rate-seconds each, interleaved
@@ -106,8 +109,8 @@ def options(parser) -> None:
                         help="threads sending the fixed-rate requests")
     parser.add_argument("--worker-nice", type=int, default=10,
                         help="the bot worker's `--nice` (0: the callbacks' CPU priority)")
-    parser.add_argument("--dispatcher-nice", type=int, default=0,
-                        help="how much lower the dispatcher's CPU priority is")
+    parser.add_argument("--dispatcher-nice", type=int, default=10,
+                        help="the dispatcher's `--nice` (0: the callbacks' CPU priority)")
 
 
 def post(url: str, xml: str) -> tuple[int, str, float]:
@@ -219,10 +222,12 @@ def at_rate(stack, args) -> list[dict]:
     paced = Paced(args.client_threads)
     base = int(time.time() * 1000) * 1000
     target = stack.url + QUERY
-    dispatcher = subprocess.Popen([str(BIN / "flask"), "notifications", "dispatch"], cwd=ROOT,
+    # Each in a session of its own, as a service runs: `--nice` lowers the session's
+    # priority too (autogroup scheduling, see app.cli._lower_priority).
+    dispatcher = subprocess.Popen([str(BIN / "flask"), "notifications", "dispatch",
+                                   "--nice", str(args.dispatcher_nice)], cwd=ROOT,
                                   env=stack.env, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL, start_new_session=True,
-                                  preexec_fn=lambda: os.nice(args.dispatcher_nice))
+                                  stderr=subprocess.DEVNULL, start_new_session=True)
     # The web workers run with BOT_DEFERRED_THREADS=0 (set below): the photos' downloads and
     # decoding run in one bot worker process, as in production, not beside the callbacks.
     worker = subprocess.Popen([str(BIN / "flask"), "wechat", "bot-worker",

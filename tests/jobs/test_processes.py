@@ -159,6 +159,13 @@ def assert_never_twice(rows: list, interval: float) -> None:
     assert all(gap > interval * 0.75 for gap in gaps), gaps
 
 
+def test_the_dispatcher_lowers_its_cpu_priority_when_asked(ctx, sandbox_url):
+    """DISPATCH_NICE (or --nice), as the bot worker's: the callbacks come first."""
+    output = finish(start("notifications", "dispatch", "--until-empty", DISPATCH_NICE="4"))
+    assert f"dispatcher started (nice {min(19, os.nice(0) + 4)})" in output
+    assert "dispatcher stopped" in output
+
+
 def test_two_schedulers_fire_each_job_once_per_interval_and_fail_over(ctx):
     """A 'one-minute job' scaled down to 2 s, with a 3 s lease renewed every second."""
     env = {"JOB_TRIGGERS": '{"dispatch-housekeeping": {"trigger": "interval", "seconds": 2},'

@@ -12,6 +12,7 @@ import threading
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 
@@ -174,6 +175,20 @@ def test_the_bot_worker_command_runs_at_a_lower_cpu_priority(app, bot, sandbox_u
     assert f"bot worker started (nice {min(19, os.nice(0) + 5)})" in result.stdout
     assert "'done': 1" in result.stdout
     assert queued(app) == 0
+
+
+@pytest.mark.skipif(not Path("/proc/self/autogroup").exists(), reason="no autogroup scheduling")
+def test_a_bot_worker_leading_its_own_session_lowers_its_sessions_priority(app, sandbox_url):
+    """Started in a session of its own (as a systemd service, or bench_bot), the worker's own
+    nice would count only inside its session's autogroup, not against the web processes'
+    (sched(7)): it lowers its session's priority too, and reports what it reads back."""
+    env = {**os.environ, "FLASK_APP": "wsgi"}
+    result = subprocess.run([sys.executable, "-m", "flask", "wechat", "bot-worker", "--until-empty",
+                             "--nice", "6"], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=120, start_new_session=True)
+    assert result.returncode == 0, result.stderr
+    nice = min(19, os.nice(0) + 6)
+    assert f"bot worker started (nice {nice}, {nice} for its session)" in result.stdout
 
 
 def test_a_niceness_out_of_range_is_refused(app):
