@@ -3,7 +3,7 @@
 `receive(message, unionid, started)`:
 1. locks the follower's session row (app.wechat.bot.sessions): every delivery of one
    follower, a retry included, waits here for the one before it to commit (a retry of one
-   already committed is answered before that, `seen`, by the callback);
+   already committed is answered before that, by the callback's `first_look`);
 2. inserts the delivery's dedupe row (`BotInbound`) and routes the message
    (app.wechat.bot.router), in the same transaction, which commits both or neither. A
    unique violation of the dedupe key (a retry of something already handled or queued: a
