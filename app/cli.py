@@ -237,9 +237,7 @@ def notifications_dispatch(until_empty: bool, batch_size: int | None, niceness: 
 
     from app.services.notifications import dispatch
 
-    if niceness:
-        click.echo(f"dispatcher started ({_lower_priority(niceness)})")
-
+    click.echo(f"dispatcher started ({_lower_priority(niceness)})")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

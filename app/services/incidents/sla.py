@@ -223,12 +223,11 @@ def sweep(now: datetime | None = None) -> dict:
     clock = _clocks.c
     after = sa.true()
     while True:
-        batch = db.session.execute(
+        batch = [Due._make(row) for row in db.session.execute(
             sa.select(*DUE).join(_clocks, clock.incident_id == _incidents.c.id)
             .where(clock.next_at <= now, after)
             .order_by(clock.next_at, clock.incident_id)
-            .limit(BATCH).with_for_update(of=_clocks, skip_locked=True))
-        batch = [Due._make(row) for row in batch]
+            .limit(BATCH).with_for_update(of=_clocks, skip_locked=True))]
         if batch:
             fired, next_at = _fire(batch, now)
             _advance([row.id for row in batch], next_at)

@@ -14,13 +14,11 @@ from app.extensions import db
 from app.models import BotSession, User
 
 
-def link(session: BotSession, unionid: str | None, bound: User | None = None) -> User | None:
+def link(session: BotSession, unionid: str | None, user: User | None) -> User | None:
     """The follower's user (bound now if possible), with `mp_openid` and `mp_following` kept
-    in step with the session. `bound`: the session's user, when the caller has read it."""
+    in step with the session. `user`: the session's bound user, as `sessions.lock` read it."""
     if unionid and not session.unionid:
         session.unionid = unionid
-    user = bound if bound is not None and bound.id == session.user_id else (
-        db.session.get(User, session.user_id) if session.user_id else None)
     if user is None and session.unionid:
         user = db.session.scalar(sa.select(User).where(User.unionid == session.unionid)
                                  .order_by(User.id).limit(1))

@@ -83,7 +83,7 @@ def first_look(message: Inbound) -> tuple[bool, bool]:
 
 
 def receive(message: Inbound, unionid: str | None, started: float) -> Outcome:
-    session, bound, expired = sessions.lock(message.openid)
+    session, user, expired = sessions.lock(message.openid)
     inbound = BotInbound(dedupe_key=message.dedupe_key, openid=message.openid,
                          kind=(f"event:{message.event}" if message.kind == "event"
                                else message.kind)[:32],
@@ -94,7 +94,7 @@ def receive(message: Inbound, unionid: str | None, started: float) -> Outcome:
     except IntegrityError:
         db.session.rollback()
         return Outcome(None, duplicate=True)
-    user = binding.link(session, unionid, bound)
+    user = binding.link(session, unionid, user)
     turn = Turn(message, session, inbound, user, expired)
     reply = router.route(turn)
     if reply and user is None:
