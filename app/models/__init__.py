@@ -54,6 +54,7 @@ from app.models.org import (  # noqa: F401
                             Grid,
                             Household,
                             HouseholdTag,
+                            NameVersion,
                             Street,
 )
 from app.models.party import (  # noqa: F401

@@ -108,3 +108,15 @@ class Department(db.Model):
     street_id: Mapped[int] = mapped_column(sa.ForeignKey("streets.id"), index=True)
     name: Mapped[str] = mapped_column(sa.String(64))
     __table_args__ = (sa.UniqueConstraint("street_id", "name"),)
+
+
+class NameVersion(db.Model):
+    """One row: a counter that database triggers (migration 0111) bump whenever a name the
+    lists show may have changed: a building's, a compound's or a department's name, an
+    incident category's code or name, renamed, deleted or truncated, by whatever writes it
+    (API, console, SQL). Lists read it in their own statement and keep those names in each
+    process until it moves (app.services.names)."""
+
+    __tablename__ = "name_versions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(sa.BigInteger, default=0)

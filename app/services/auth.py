@@ -87,7 +87,7 @@ def _principal_query() -> sa.Select:
     households, buildings = Household.__table__, Building.__table__
     return (sa.select(tokens.c.revoked_at, tokens.c.expires_at, users.c.id,
                       users.c.household_id, households.c.building_id, buildings.c.compound_id,
-                      grants.c.role, grants.c.scope_kind, grants.c.scope_id)
+                      grants.c.role, grants.c.scope_kind, grants.c.scope_id, users.c.nickname)
             .select_from(tokens.join(users, users.c.id == tokens.c.user_id)
                          .outerjoin(households, households.c.id == users.c.household_id)
                          .outerjoin(buildings, buildings.c.id == households.c.building_id)
@@ -102,7 +102,8 @@ def principal_for_token(token: str) -> Principal:
     _check(rows[0] if rows else None)
     _, _, user_id, household_id, building_id, compound_id, *_ = rows[0]
     return Principal(user_id, household_id, building_id, compound_id,
-                     tuple(Grant(r[6], r[7], r[8]) for r in rows if r[6] is not None))
+                     tuple(Grant(r[6], r[7], r[8]) for r in rows if r[6] is not None),
+                     rows[0][9])
 
 
 def _check(row) -> None:

@@ -53,6 +53,7 @@ class Principal:
     building_id: int | None  # the household's building
     compound_id: int | None  # and its compound: a resident's scope
     grants: tuple[Grant, ...]
+    nickname: str = ""  # the name lists show for the user's own rows
 
     @property
     def roles(self) -> set[Role]:

@@ -11,7 +11,7 @@ points, once.
   `is_party_row`, `holds`, `sees_contact`, `sees_contact_row`, `can_view`, `can_view_public`,
   `get_visible`, `mask`, `requester_name`, `masked_requester`, `can_view_photo`.
 - `queries`: `list_wishes` (wall, mine, claimed, compound, queue), `views`, `detail`,
-  `WishView`, `name_of`, `LIST_COLUMNS`.
+  `WishView`, `LIST_COLUMNS`.
 - `timeline`: `record`, `among`, `record_many`, `place`, `requester_side`, `to_requester`,
   `to_claimer`, `reminder`, `secretaries`, `to_secretaries`, `tell_requester`, `tell_claimer`,
   `remind_claimer`, `tell_secretaries`.

@@ -34,10 +34,10 @@ import sqlalchemy as sa
 from app.extensions import db
 from app.models import Building, Compound, DeliveryStatus, Wish, WishStatus
 from app.models.base import utcnow
+from app.services.names import looked_up
 from app.services.notifications import outbox, templates
 from app.services.notifications.outbox import notify_many
 from app.services.wishes import flow
-from app.services.wishes.queries import name_of
 from app.services.wishes.timeline import (
     among,
     record_many,
@@ -233,8 +233,8 @@ def expire_published(now: datetime | None = None) -> dict:
     return {"expired": expired}
 
 
-PLACE = (name_of(compounds.c.name, compounds.c.id, wishes.c.compound_id, "compound_name"),
-         name_of(buildings.c.name, buildings.c.id, wishes.c.building_id, "building_name"))
+PLACE = (looked_up(compounds.c.name, compounds.c.id, wishes.c.compound_id, "compound_name"),
+         looked_up(buildings.c.name, buildings.c.id, wishes.c.building_id, "building_name"))
 
 
 def flag_unconfirmed(now: datetime | None = None) -> dict:

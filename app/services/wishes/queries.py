@@ -6,7 +6,8 @@ it), `claimed` (I claimed it), `compound` (the grids, compounds and communities 
 every status), `queue` (the managers' queue: wishes to review, and fulfilled ones left
 unconfirmed, oldest first).
 
-Lists follow `incidents.queries`: Core rows of table columns with the names they show as
+Lists follow `incidents.queries`: Core rows of table columns, the building's and the
+compound's names from the process's cache (app.services.names) and the people's names as
 correlated scalar subqueries (one query for a page, no ORM objects), a statement built once
 per combination of conditions over bound parameters (`page_query`, cached) and run with
 `fetch_page`. The contact (room and phone) is one more query, only for the rows whose
@@ -25,7 +26,6 @@ from app.errors import Forbidden, NotFound, ValidationFailed
 from app.extensions import db
 from app.models import (
     WALL_STATUSES,
-    Building,
     Compound,
     Household,
     Role,
@@ -36,28 +36,14 @@ from app.models import (
     WishEvent,
     WishStatus,
 )
+from app.services import names
 from app.services.pagination import fetch_page, page_query
 from app.services.permissions import has_role, has_role_in
 from app.services.wishes import access, flow
 
 SCOPES = ("wall", "mine", "claimed", "compound", "queue")
-wishes, buildings, compounds = Wish.__table__, Building.__table__, Compound.__table__
+wishes, compounds = Wish.__table__, Compound.__table__
 users, households = User.__table__, Household.__table__
-
-
-def name_of(column: sa.ColumnElement, key: sa.ColumnElement, ref: sa.ColumnElement,
-            label: str) -> sa.Label:
-    """A looked-up name as a correlated scalar subquery (planned in a fraction of the time
-    of the joins; see incidents.queries)."""
-    return sa.select(column).where(key == ref).scalar_subquery().label(label)
-
-
-def name_unless(condition: sa.ColumnElement, column: sa.ColumnElement,
-                key: sa.ColumnElement, ref: sa.ColumnElement, label: str) -> sa.Label:
-    """`name_of`, looked up only where `condition` is false (NULL where it is true): inside
-    a CASE, PostgreSQL runs the subquery only for the rows that need it."""
-    return sa.case((condition, sa.null()),
-                   else_=sa.select(column).where(key == ref).scalar_subquery()).label(label)
 
 
 LIST_COLUMNS = (
@@ -67,16 +53,15 @@ LIST_COLUMNS = (
         "requester_id", "poster_id", "claimer_id", "on_behalf", "photo_ids", "flagged",
         "check_method", "close_note", "unconfirmed_at", "claimed_at", "claim_expires_at",
         "published_at", "fulfilled_at", "completed_at", "created_at")),
-    name_of(buildings.c.name, buildings.c.id, wishes.c.building_id, "building_name"),
-    compounds.c.name.label("compound_name"),  # joined (`_rows`)
-    name_of(users.c.nickname, users.c.id, wishes.c.requester_id, "requester_name"),
+    names.VERSION,
+    names.looked_up(users.c.nickname, users.c.id, wishes.c.requester_id, "requester_name"),
     # The poster is nearly always the requester (`poster()`), and the household's head is
     # named only for a household posted for: two lookups a row saved on most rows.
-    name_unless(wishes.c.poster_id == wishes.c.requester_id, users.c.nickname, users.c.id,
-                wishes.c.poster_id, "poster_name"),
-    name_of(users.c.nickname, users.c.id, wishes.c.claimer_id, "claimer_name"),
-    name_unless(wishes.c.requester_id.is_not(None), households.c.head_name, households.c.id,
-                wishes.c.household_id, "head_name"))
+    names.looked_up_unless(wishes.c.poster_id == wishes.c.requester_id, users.c.nickname,
+                           users.c.id, wishes.c.poster_id, "poster_name"),
+    names.looked_up(users.c.nickname, users.c.id, wishes.c.claimer_id, "claimer_name"),
+    names.looked_up_unless(wishes.c.requester_id.is_not(None), households.c.head_name,
+                           households.c.id, wishes.c.household_id, "head_name"))
 
 
 def poster(row) -> str | None:
@@ -86,11 +71,14 @@ def poster(row) -> str | None:
     return row["poster_name"]
 
 
+# The building's and the compound's names come from the process's cache (app.services.names).
+NAMES = (("building_id", names.BUILDING, "building_name"),
+         ("compound_id", names.COMPOUND, "compound_name"))
+
+
 @functools.cache
 def _rows() -> sa.Select:
-    # Compounds are joined, not looked up per row: PostgreSQL memoizes the few there are (a
-    # scalar subquery scanned the whole small table for each row), as for incidents.
-    return sa.select(*LIST_COLUMNS).join(compounds, compounds.c.id == wishes.c.compound_id)
+    return sa.select(*LIST_COLUMNS)
 
 
 @dataclass
@@ -234,7 +222,7 @@ def views(user: User, rows) -> list[WishView]:
     """Each row with how much the user sees; the contacts of those who may see them in one
     query."""
     shown = [(row, access.is_party_row(user, row), access.sees_contact_row(user, row))
-             for row in rows]
+             for row in names.fill(rows, NAMES)]
     contacts = _contacts([row for row, _, sees in shown if sees])
     return [WishView(row, full, contacts.get(row["id"])) for row, full, _ in shown]
 
