@@ -42,23 +42,19 @@ class JSONParser(FlaskParser):
             return core.missing
         return current_app.json.loads(req.get_data(cache=True))
 
-    def parse(self, argmap, req=None, *, location=None, unknown=core._UNKNOWN_DEFAULT_PARAM,
-              validate=None, error_status_code=None, error_headers=None):
+    def parse(self, argmap, req=None, *, location=None, **options):
         """A query string's arguments, parsed once per process for each (schema, query
         string): a list's URL repeats (the first page of `scope=assigned`), and webargs'
         parsing costs a tenth of such a request. Every query schema's result depends on the
         query string alone (no defaults or validators read the clock or the request). Only
         successes are kept; bodies and other locations are parsed every time."""
-        if location != "query" or validate is not None or error_headers is not None \
-                or not isinstance(argmap, ma.Schema):
-            return super().parse(argmap, req, location=location, unknown=unknown,
-                                 validate=validate, error_status_code=error_status_code,
-                                 error_headers=error_headers)
-        key = (id(argmap), unknown, error_status_code, (req or request).query_string)
+        if location != "query" or not isinstance(argmap, ma.Schema) \
+                or options.get("validate") is not None or options.get("error_headers"):
+            return super().parse(argmap, req, location=location, **options)
+        key = (id(argmap), options.get("unknown"), (req or request).query_string)
         found = self._parsed.get(key)
         if found is None:
-            found = super().parse(argmap, req, location=location, unknown=unknown,
-                                  error_status_code=error_status_code)
+            found = super().parse(argmap, req, location=location, **options)
             if len(self._parsed) >= PARSED_CACHE_SIZE:  # a bound, whatever the URLs
                 self._parsed.clear()
             self._parsed[key] = found

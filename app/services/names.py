@@ -12,6 +12,8 @@ of a 20-row incident page's 0.35 ms).
 """
 from __future__ import annotations
 
+from collections import defaultdict
+
 import sqlalchemy as sa
 
 from app.extensions import db
@@ -31,13 +33,7 @@ class _Cache:
     def __init__(self, version):
         self.version = version
         # (table, column) -> {id: value}; None names nothing (a row without a department).
-        self.values: dict[tuple, dict] = {}
-
-    def of(self, source: tuple) -> dict:
-        found = self.values.get(source)
-        if found is None:
-            found = self.values[source] = {None: None}
-        return found
+        self.values: defaultdict[tuple, dict] = defaultdict(lambda: {None: None})
 
 
 _cache = _Cache(None)
@@ -45,9 +41,9 @@ _cache = _Cache(None)
 
 def looked_up(column: sa.ColumnElement, key: sa.ColumnElement, ref: sa.ColumnElement,
               label: str) -> sa.Label:
-    """A name that cannot be cached (a user's nickname, a household's head) as a
-    correlated scalar subquery: PostgreSQL plans a list query in 0.1 ms this way, against
-    2 ms to search the join orders of five joins."""
+    """A name as a correlated scalar subquery: a name `fill` does not keep (a user's
+    nickname, a household's head), or one a job reads. PostgreSQL plans a list query in
+    0.1 ms this way, against 2 ms to search the join orders of five joins."""
     return sa.select(column).where(key == ref).scalar_subquery().label(label)
 
 
@@ -70,7 +66,7 @@ def fill(rows: list, fields: tuple[tuple[str, tuple, str], ...]) -> list[dict]:
     cache = _cache
     if cache.version != rows[0]["names_version"]:
         cache = _cache = _Cache(rows[0]["names_version"])
-    maps = [(key, cache.of(source), label) for key, source, label in fields]
+    maps = [(key, cache.values[source], label) for key, source, label in fields]
     try:
         for row in rows:
             for key, values, label in maps:
@@ -87,7 +83,7 @@ def _read_missing(cache: _Cache, rows: list[dict], fields) -> None:
     """Read the ids of `rows` that `cache` lacks: one query per table."""
     wanted: dict[sa.Table, tuple[set, set]] = {}
     for key, (table, column), _ in fields:
-        values = cache.of((table, column))
+        values = cache.values[(table, column)]
         ids, columns = wanted.setdefault(table, (set(), set()))
         columns.add(column)
         ids.update(row[key] for row in rows if row[key] not in values)
@@ -99,4 +95,4 @@ def _read_missing(cache: _Cache, rows: list[dict], fields) -> None:
                 sa.select(table.c.id, *(table.c[name] for name in names))
                 .where(table.c.id.in_(sorted(ids)))):
             for index, name in enumerate(names, 1):
-                cache.of((table, name))[found[0]] = found[index]
+                cache.values[(table, name)][found[0]] = found[index]
