@@ -146,6 +146,13 @@ def authorize(user: Viewer, roles: Role | Iterable[Role], target=None) -> None:
         raise Forbidden()
 
 
+def not_for_oneself(actor: Viewer, user_id: int, message: str) -> None:
+    """Staff decide on other people's records, never their own (points, hours, 双报到): 403
+    `self_adjustment` when `user_id` is the actor's, unless the actor is admin."""
+    if user_id == actor.id and not has_role(actor, Role.ADMIN):
+        raise Forbidden(message, code="self_adjustment")
+
+
 def grantees(role: Role, kind: ScopeKind, scope_id: int | None) -> list[int]:
     """The ids of the users holding `role` in exactly this scope (e.g. a compound's secretaries)."""
     return list(db.session.scalars(sa.select(RoleGrant.user_id).where(

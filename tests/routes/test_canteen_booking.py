@@ -441,3 +441,33 @@ def test_ids_no_column_holds_are_4xx_never_500(app, client, people, lunch):
         assert response.status_code in (404, 422), response.get_json()
         assert response.get_json()["code"] and response.get_json()["message"]
     assert bookings_of(app, lunch) == []
+
+
+def test_nobody_books_for_or_lists_a_member_who_moved_out(app, client, world, people, lunch,
+                                                          book):
+    """张阿姨 has a diner profile with her 特困 flag in her household; after she leaves it,
+    the household's other member and its grid worker no longer book for her or see her
+    flags there, and her own next booking carries her profile with her."""
+    from app.models import User
+
+    zhang, home = world["users"]["demo-resident"], household_of(
+        app, world["users"]["demo-resident"])
+    diner = make_diner(app, home, "张阿姨", 1950, user_id=zhang, flags={"tekun": None})
+
+    def move_in():  # 刘党员 is verified in the same household
+        db.session.get(User, world["users"]["demo-party-member"]).household_id = home
+        db.session.commit()
+    in_app(app, move_in)
+    listed = client.get("/api/v1/diners", headers=people["demo-party-member"]).get_json()
+    assert diner in [item["id"] for item in listed]
+    left = client.delete("/api/v1/me/household", headers=people["demo-resident"])
+    assert left.status_code == 200, left.get_json()
+
+    for who in ("demo-party-member", "demo-grid-worker"):
+        response = book(who, lunch, diner_id=diner, delivery=True)
+        assert (response.status_code, response.get_json()["code"]) == (404, "diner_not_found")
+    assert bookings_of(app, lunch) == []
+    for who, query in (("demo-party-member", {}), ("demo-grid-worker", {"household_id": home})):
+        listed = client.get("/api/v1/diners", headers=people[who], query_string=query)
+        assert listed.status_code == 200, listed.get_json()
+        assert diner not in [item["id"] for item in listed.get_json()], who

@@ -180,6 +180,16 @@ def test_a_correction_is_version_2_and_supersedes_version_1(app, client, world, 
     assert len(broadcasts(app, second["id"])) == 3
     assert act(client, people["demo-secretary"], f"/{first['id']}/publish", 409)["code"] == \
         "invalid_transition"
+    # Version 1 said something that should never have been public: staff take it down too,
+    # and version 2 stays up.
+    gone = act(client, people["demo-staff"], f"/{first['id']}/withdraw", reason="旧版含个人信息")
+    assert gone["status"]["code"] == "withdrawn"
+    for path in (f"/api/v1/notices/{first['id']}", f"/notices/{first['id']}/print",
+                 f"/notices/{first['id']}/text"):
+        assert client.get(path, headers=people["demo-resident"]).status_code == 404, path
+    listed = client.get("/api/v1/notices", query_string={"compound_id": hq},
+                        headers=people["demo-resident"]).get_json()
+    assert [(n["version"], n["status"]["code"]) for n in listed["items"]] == [(2, "published")]
 
 
 def test_staff_withdraw_with_a_reason(app, client, world, people, visit_rules):

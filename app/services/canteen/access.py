@@ -95,8 +95,17 @@ def community_of_household(household_id: int) -> int:
                              .where(Household.id == household_id))
 
 
+def moved_out(diner: DinerProfile) -> bool:
+    """A diner with an account who is no longer verified in the profile's household (they
+    left it; their own next booking moves the profile): nobody books for them there."""
+    return diner.user_id is not None and diner.user.household_id != diner.household_id
+
+
 def may_book_for(user: User, diner: DinerProfile) -> bool:
-    """代订: a verified member of the diner's household, or the grid worker of its grid."""
+    """代订: a verified member of the diner's household, or the grid worker of its grid;
+    never for someone who moved out."""
+    if moved_out(diner):
+        return False
     if user.household_id is not None and user.household_id == diner.household_id:
         return True
     return has_role(user, Role.GRID_WORKER, diner.household)

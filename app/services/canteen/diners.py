@@ -35,9 +35,10 @@ def list_diners(user: User, household_id: int | None) -> list[DinerProfile]:
     if not (user.household_id == household.id or has_role(user, (Role.STAFF, Role.GRID_WORKER),
                                                           household)):
         raise NotFound("住户不存在", code="household_not_found")
-    diners = list(db.session.scalars(sa.select(DinerProfile).options(
-        selectinload(DinerProfile.flags)).where(DinerProfile.household_id == household.id)
-        .order_by(DinerProfile.id)))
+    diners = [diner for diner in db.session.scalars(sa.select(DinerProfile).options(
+        selectinload(DinerProfile.flags), selectinload(DinerProfile.user))
+        .where(DinerProfile.household_id == household.id).order_by(DinerProfile.id))
+        if not access.moved_out(diner)]
     staff = access.keeps_diners(user, household)
     for diner in diners:
         diner.show_evidence = staff

@@ -1,6 +1,7 @@
 """The notice's state machine: edit and publish a draft (the compound's secretary), correct
 a published notice (a new draft, version n+1, 更正; publishing it supersedes the old one),
-withdraw a published notice (the community's staff, with a reason).
+withdraw a published notice, or an older version a correction superseded (the community's
+staff, with a reason: a figure or a sentence that should never have been public).
 
 Publishing freezes the snapshot (the numbers read again, then never again) and tells every
 verified resident of the compound with one `outbox.broadcast` (INSERT … SELECT). The draft
@@ -51,7 +52,7 @@ TRANSITIONS: dict[str, Rule] = {
     "edit": Rule((S.DRAFT,), _secretary, records=False),
     "publish": Rule((S.DRAFT,), _secretary),
     "correct": Rule((S.PUBLISHED,), _secretary),
-    "withdraw": Rule((S.PUBLISHED,), _staff),
+    "withdraw": Rule((S.PUBLISHED, S.SUPERSEDED), _staff),
 }
 PUBLIC = (S.PUBLISHED, S.SUPERSEDED)
 

@@ -48,7 +48,7 @@ from app.services.notifications.outbox import notify_many
 from app.services.pagination import paginate
 from app.services.party import posts
 from app.services.party.registrations import confirmed_community, lock_member
-from app.services.permissions import has_role
+from app.services.permissions import has_role, not_for_oneself
 from app.services.points import ledger as points
 
 PURPOSES = {"check_in": "linli.service-post.check-in",
@@ -232,6 +232,7 @@ def add_manual(actor: User, member_id: int, check_in_at: datetime, check_out_at:
                                errors={"json": {"community_id": ["此项为必填项"]}})
     if not _staff_of_community(actor, community_id):
         raise Forbidden()
+    not_for_oneself(actor, member_id, "不能给自己录入服务时长")
     member = db.session.get(User, member_id)
     if member is None or not has_role(member, Role.PARTY_MEMBER) \
             or confirmed_community(member_id) != community_id:
@@ -280,6 +281,7 @@ def verify(actor: User, log_id: int, hours: Decimal | None = None) -> ServiceLog
     log = get_log(actor, log_id)
     if not has_role(actor, Role.STAFF, log):
         raise Forbidden()
+    not_for_oneself(actor, log.member_id, "不能核实自己的服务时长")
     lock_member(log.member_id)
     log = get_log(actor, log_id, for_update=True)
     if log.verified_at is not None:

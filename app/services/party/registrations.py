@@ -31,7 +31,7 @@ from app.models.base import utcnow
 from app.services import transitions
 from app.services.notifications.outbox import notify
 from app.services.pagination import paginate
-from app.services.permissions import has_role
+from app.services.permissions import has_role, not_for_oneself
 from app.services.transitions import Rule
 
 R = RegistrationStatus
@@ -96,6 +96,7 @@ def transition(actor: User, registration_id: int, action: str,
     lock_member(registration.user_id)
     db.session.refresh(registration)  # as it is now, under the member's lock
     transitions.check(TRANSITIONS, action, actor, registration, "报到")
+    not_for_oneself(actor, registration.user_id, "不能审核自己的报到")
     now = utcnow()
     if action == "confirm":
         _end_confirmed(registration.user_id, now)

@@ -47,7 +47,7 @@ from app.models.base import utcnow
 from app.services.notifications.outbox import notify
 from app.services.pagination import decode_cursor, encode_cursor, paginate
 from app.services.party.registrations import confirmed_community, staff_community
-from app.services.permissions import has_role, works_in
+from app.services.permissions import has_role, not_for_oneself, works_in
 from app.services.points.ledger import member_communities
 
 WEIGHT_DEFAULTS = {"hour": 3, "wish": 5}
@@ -194,8 +194,7 @@ def add_item(actor: User, member_id: int, community_id: int, year: int | None, p
     confirmed there, for this year or the last (the assessment of a year ends in the next
     one; default this year), never their own; the member is told. One transaction."""
     staff_community(actor, community_id)
-    if member_id == actor.id and not has_role(actor, Role.ADMIN):
-        raise Forbidden("不能给自己录入党员积分", code="self_adjustment")
+    not_for_oneself(actor, member_id, "不能给自己录入党员积分")
     member = db.session.get(User, member_id)
     if member is None or not has_role(member, Role.PARTY_MEMBER) \
             or confirmed_community(member_id) != community_id:

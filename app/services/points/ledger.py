@@ -46,7 +46,7 @@ from app.models.base import utcnow
 from app.services.common import insert_or_get
 from app.services.notifications.outbox import notify
 from app.services.pagination import paginate
-from app.services.permissions import has_role
+from app.services.permissions import has_role, not_for_oneself
 
 log = logging.getLogger(__name__)
 
@@ -241,8 +241,7 @@ def adjust(actor: User, user_id: int, amount: int, reason: str) -> tuple[LedgerE
     target = db.session.get(User, user_id)
     if target is None:
         raise NotFound("用户不存在", code="user_not_found")
-    if target.id == actor.id and not has_role(actor, Role.ADMIN):
-        raise Forbidden("不能调整自己的积分", code="self_adjustment")
+    not_for_oneself(actor, target.id, "不能调整自己的积分")
     communities = [db.session.get(Community, cid) for cid in member_communities(target)]
     if not has_role(actor, Role.ADMIN) and \
             not any(has_role(actor, Role.STAFF, c) for c in communities):

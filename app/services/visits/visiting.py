@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
-from app.errors import Forbidden, NotFound, ValidationFailed
+from app.errors import NotFound, ValidationFailed
 from app.extensions import db
 from app.models import (
     Building,
@@ -56,14 +56,18 @@ def _together():
 
 
 def _member(user: User, member_id: int) -> tuple[User, Compound]:
+    """The floating member and their compound, for its secretary or the community's staff.
+    Anyone else is told there is no such member (404), whoever the id names: a 403 would
+    tell them who is a floating party member."""
+    missing = NotFound("流动党员不存在", code="member_not_found")
     member = db.session.get(User, member_id)
     profile = db.session.get(PartyMember, member_id) if member else None
     if profile is None or profile.kind is not PartyMemberKind.FLOATING \
             or member.household is None:
-        raise NotFound("流动党员不存在", code="member_not_found")
+        raise missing
     compound = member.household.building.compound
     if not has_role(user, (Role.SECRETARY, Role.STAFF), compound):
-        raise Forbidden("流动党员的一月一联由所在小区书记负责")
+        raise missing
     return member, compound
 
 

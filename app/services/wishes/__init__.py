@@ -7,9 +7,10 @@ points, once.
   limit of open wishes).
 - `flow`: `TRANSITIONS` (the state machine), `LABELS`, `transition`, `available`, `may_confirm`,
   `check`, `claim_window`, `released`, `release`, `stamp`.
-- `access`: `communities_of`, `wall_of`, `is_volunteer`, `is_requester`, `row_keys`, `is_party`,
-  `is_party_row`, `holds`, `sees_contact`, `sees_contact_row`, `can_view`, `can_view_public`,
-  `get_visible`, `mask`, `requester_name`, `masked_requester`, `can_view_photo`.
+- `access`: `communities_of`, `wall_of`, `is_volunteer`, `on_requesting_side`, `is_requester`,
+  `row_keys`, `is_party`, `is_party_row`, `holds`, `sees_contact`, `sees_contact_row`,
+  `can_view`, `can_view_public`, `get_visible`, `mask`, `requester_name`, `masked_requester`,
+  `can_view_photo`.
 - `queries`: `list_wishes` (wall, mine, claimed, compound, queue), `views`, `detail`,
   `WishView`, `LIST_COLUMNS`.
 - `timeline`: `record`, `among`, `record_many`, `place`, `requester_side`, `to_requester`,

@@ -13,7 +13,9 @@
 
 Volunteers, who may claim: every verified resident of a compound of the wish's community,
 and party members (Role.PARTY_MEMBER) whose home or 双报到 registration is in that
-community; never the requester, whoever posted it, or a member of the requester's household.
+community; never the requester, whoever posted it, or anyone verified in or asking to join
+the requester's household (`on_requesting_side`, checked again at the fulfilment and the
+confirmation).
 Admin holds no claim (it earns points).
 """
 from __future__ import annotations
@@ -27,6 +29,8 @@ from app.models import (
     Building,
     Compound,
     Household,
+    HouseholdMembership,
+    MembershipStatus,
     PartyMember,
     Role,
     ScopeKind,
@@ -39,6 +43,7 @@ from app.services.permissions import has_role_in
 
 MANAGERS = (Role.GRID_WORKER, Role.SECRETARY, Role.STAFF)
 HOLDING = (WishStatus.CLAIMED, WishStatus.FULFILLED)
+JOINING = (MembershipStatus.PENDING, MembershipStatus.VERIFIED)  # in or asking to be
 
 
 def volunteering(household: sa.ColumnElement, member: sa.ColumnElement) -> tuple:
@@ -105,11 +110,21 @@ def is_requester(user: User, wish: Wish) -> bool:
     return user.id == wish.requester_id or (wish.on_behalf and user.id == wish.poster_id)
 
 
+def on_requesting_side(user: User, wish: Wish) -> bool:
+    """The requester, whoever posted it, or someone of the requester's household: verified,
+    or asking to join it (a pending request). Checked at the claim, the fulfilment and the
+    confirmation, so joining the household after claiming earns nothing."""
+    if user.id in (wish.requester_id, wish.poster_id) or user.household_id == wish.household_id:
+        return True
+    return db.session.scalar(sa.select(HouseholdMembership.id).where(
+        HouseholdMembership.user_id == user.id,
+        HouseholdMembership.household_id == wish.household_id,
+        HouseholdMembership.status.in_(JOINING)).limit(1)) is not None
+
+
 def is_volunteer(user: User, wish: Wish) -> bool:
     """May claim it: a volunteer of its community, not on the requesting side."""
-    if user.id in (wish.requester_id, wish.poster_id) or user.household_id == wish.household_id:
-        return False
-    return wish.community_id in communities_of(user)
+    return not on_requesting_side(user, wish) and wish.community_id in communities_of(user)
 
 
 def row_keys(row) -> set:

@@ -53,8 +53,19 @@ def _secretary(user: User, wish: Wish) -> bool:
     return has_role(user, Role.SECRETARY, wish)
 
 
+def _reviewer(user: User, wish: Wish) -> bool:
+    """The compound's secretary, for a wish not their own (one they posted for a household
+    they checked themselves is theirs to approve)."""
+    return _secretary(user, wish) and user.id != wish.requester_id
+
+
 def _claimer(user: User, wish: Wish) -> bool:
     return wish.claimer_id == user.id
+
+
+def _fulfiller(user: User, wish: Wish) -> bool:
+    """The claimer, while still outside the requester's household (see `_confirm`)."""
+    return _claimer(user, wish) and not access.on_requesting_side(user, wish)
 
 
 def _claimer_or_secretary(user: User, wish: Wish) -> bool:
@@ -78,11 +89,11 @@ def _canceller(user: User, wish: Wish) -> bool:
 
 
 TRANSITIONS: dict[str, Rule] = {
-    "approve": Rule((S.PENDING_REVIEW,), _secretary),
-    "reject": Rule((S.PENDING_REVIEW,), _secretary),
+    "approve": Rule((S.PENDING_REVIEW,), _reviewer),
+    "reject": Rule((S.PENDING_REVIEW,), _reviewer),
     "claim": Rule((S.PUBLISHED,), access.is_volunteer),
     "release": Rule((S.CLAIMED,), _claimer_or_secretary),
-    "fulfil": Rule((S.CLAIMED,), _claimer, checks_text=True),
+    "fulfil": Rule((S.CLAIMED,), _fulfiller, checks_text=True),
     "confirm": Rule((S.FULFILLED,), may_confirm),
     "dispute": Rule((S.FULFILLED,), may_confirm, checks_text=True),
     # The requester before a claim, the secretary or staff at any time (with a reason):
@@ -234,6 +245,9 @@ def _fulfil(user, wish, note, photos, **_):
 def _confirm(user, wish, note, **_):
     if user.id != wish.requester_id:  # on the household's or the requester's behalf
         _require(note, "note", "代为确认时请说明核实情况")
+    if access.on_requesting_side(wish.claimer, wish):  # joined the household since
+        raise Conflict("认领人已是本户成员，不能获得积分，请联系小区书记处理",
+                       code="claimer_in_household")
     wish.status, wish.completed_at = S.COMPLETED, utcnow()
     wish.due_at = None
     entry, _ = points.award(wish.claimer_id, PointsRule.WISH_FULFILLED, wish.id, note=wish.title)
