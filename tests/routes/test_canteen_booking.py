@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.extensions import db
-from app.models import Booking, LedgerEntry, PointsRule
+from app.models import Booking, LedgerEntry, PointsRule, User
 from tests.fixtures.canteen import (
     CUTOFF,
     DAY,
@@ -240,7 +240,6 @@ def test_a_suspended_user_cannot_book_for_themself_but_a_relative_can(app, world
     assert body["errors"]["no_show_count"] == 3
     # Her household's other member books for her (李师傅 is elsewhere: a new member here).
     make_diner(app, household_of(app, uid), "王奶奶", 1940)
-    from app.models import User
     relative_household = household_of(app, uid)
 
     def move_in():
@@ -447,9 +446,7 @@ def test_nobody_books_for_or_lists_a_member_who_moved_out(app, client, world, pe
                                                           book):
     """张阿姨 has a diner profile with her 特困 flag in her household; after she leaves it,
     the household's other member and its grid worker no longer book for her or see her
-    flags there, and her own next booking carries her profile with her."""
-    from app.models import User
-
+    flags there."""
     zhang, home = world["users"]["demo-resident"], household_of(
         app, world["users"]["demo-resident"])
     diner = make_diner(app, home, "张阿姨", 1950, user_id=zhang, flags={"tekun": None})

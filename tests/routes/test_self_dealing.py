@@ -11,7 +11,6 @@ import sqlalchemy as sa
 from app.extensions import db
 from app.models import (
     HouseholdMembership,
-    LedgerEntry,
     MembershipStatus,
     PartyRegistration,
     RegistrationStatus,
@@ -22,20 +21,12 @@ from app.models import (
     VerifiedBy,
 )
 from app.models.base import utcnow
+from tests.fixtures.canteen import household_of
 from tests.fixtures.party import log_row, unverified_log
+from tests.fixtures.points import balance
 from tests.fixtures.wishes import ledger_entries, wish_row
 from tests.helpers import in_app, login_many
-
-
-def refused(response, status: int, code: str) -> None:
-    assert (response.status_code, response.get_json()["code"]) == (status, code), \
-        response.get_json()
-
-
-def ledger_total(app, user_id: int) -> int:
-    return in_app(app, lambda: db.session.scalar(
-        sa.select(sa.func.coalesce(sa.func.sum(LedgerEntry.amount), 0))
-        .where(LedgerEntry.account_id == user_id)))
+from tests.routes.test_errors import assert_envelope
 
 
 def test_staff_who_are_party_members_decide_nothing_of_their_own(app, client, world, people):
@@ -54,7 +45,7 @@ def test_staff_who_are_party_members_decide_nothing_of_their_own(app, client, wo
     registration = client.post("/api/v1/party/registrations", headers=me, json={
         "community_id": community, "employer": "社区居委会"}).get_json()
     path = f"/api/v1/party/registrations/{registration['id']}/transitions"
-    refused(client.post(path, headers=me, json={"action": "confirm"}), 403, "self_adjustment")
+    assert_envelope(client.post(path, headers=me, json={"action": "confirm"}), 403, "self_adjustment")
     status = in_app(app, lambda: db.session.get(PartyRegistration, registration["id"]).status)
     assert status is RegistrationStatus.PENDING
     assert client.post(path, headers=colleague, json={"action": "confirm"}).status_code == 200
@@ -63,37 +54,48 @@ def test_staff_who_are_party_members_decide_nothing_of_their_own(app, client, wo
     hours = {"member_id": staff_id, "community_id": community,
              "check_in_at": (now - timedelta(hours=9)).isoformat(),
              "check_out_at": (now - timedelta(hours=1)).isoformat()}
-    refused(client.post("/api/v1/party/logs", headers=me, json=hours), 403, "self_adjustment")
+    assert_envelope(client.post("/api/v1/party/logs", headers=me, json=hours), 403, "self_adjustment")
     flagged = unverified_log(app, staff_id, community, now - timedelta(days=2), 3)
-    refused(client.post(f"/api/v1/party/logs/{flagged}/verify", headers=me, json={}), 403,
+    assert_envelope(client.post(f"/api/v1/party/logs/{flagged}/verify", headers=me, json={}), 403,
             "self_adjustment")
     assert log_row(app, flagged).verified_at is None
-    assert ledger_total(app, staff_id) == 0
+    assert balance(app, staff_id) == 0
     # Someone else of the community may do both.
     assert client.post("/api/v1/party/logs", headers=colleague, json=hours).status_code == 201
     assert client.post(f"/api/v1/party/logs/{flagged}/verify", headers=colleague,
                        json={}).status_code == 200
-    assert ledger_total(app, staff_id) > 0
+    assert balance(app, staff_id) > 0
+
+
+def _join(app, user_id: int, household_id: int, status: MembershipStatus) -> None:
+    """A membership of `user_id` in the household, as the app leaves it: a verified one
+    ends their earlier home and makes them a resident there."""
+    def work():
+        user = db.session.get(User, user_id)
+        verified = status is MembershipStatus.VERIFIED
+        if verified:
+            db.session.execute(sa.update(HouseholdMembership).where(
+                HouseholdMembership.user_id == user_id,
+                HouseholdMembership.status == MembershipStatus.VERIFIED)
+                .values(status=MembershipStatus.LEFT))
+            user.household_id = household_id
+            if Role.RESIDENT not in {grant.role for grant in user.grants}:
+                user.grants.append(RoleGrant(role=Role.RESIDENT))
+        db.session.add(HouseholdMembership(
+            user_id=user_id, household_id=household_id, status=status,
+            verified_by=VerifiedBy.GRID_WORKER if verified else None,
+            decided_at=utcnow() if verified else None))
+        db.session.commit()
+    in_app(app, work)
 
 
 def test_a_secretary_does_not_approve_their_own_wish(app, client, world, people, wish_post,
                                                      wish_act):
-    secretary = world["users"]["demo-secretary"]
-
-    def move_in():  # 周书记 lives in 虹桥小区 1号楼 2-401 and is verified there
-        user = db.session.get(User, secretary)
-        home = db.session.scalar(sa.select(User.household_id).where(
-            User.id == world["users"]["demo-resident-2"]))
-        user.household_id = home
-        user.grants.append(RoleGrant(role=Role.RESIDENT))
-        db.session.add(HouseholdMembership(user_id=secretary, household_id=home,
-                                           status=MembershipStatus.VERIFIED,
-                                           verified_by=VerifiedBy.GRID_WORKER,
-                                           decided_at=utcnow()))
-        db.session.commit()
-    in_app(app, move_in)
+    # 周书记 lives with 李师傅 (虹桥小区 1号楼 1-201), verified there.
+    _join(app, world["users"]["demo-secretary"],
+          household_of(app, world["users"]["demo-resident-2"]), MembershipStatus.VERIFIED)
     wish_id = wish_post("demo-secretary")["id"]
-    refused(client.post(f"/api/v1/wishes/{wish_id}/transitions", headers=people[
+    assert_envelope(client.post(f"/api/v1/wishes/{wish_id}/transitions", headers=people[
         "demo-secretary"], json={"action": "approve", "check_method": "phone"}), 403,
         "forbidden")
     assert wish_row(app, wish_id).status.value == "pending_review"
@@ -101,29 +103,11 @@ def test_a_secretary_does_not_approve_their_own_wish(app, client, world, people,
     assert "approve" not in detail.get_json()["allowed_actions"]
 
 
-def _join(app, user_id: int, household_id: int, status: MembershipStatus) -> None:
-    def work():
-        if status is MembershipStatus.VERIFIED:  # moves out of their own home first
-            db.session.execute(sa.update(HouseholdMembership).where(
-                HouseholdMembership.user_id == user_id,
-                HouseholdMembership.status == MembershipStatus.VERIFIED)
-                .values(status=MembershipStatus.LEFT))
-            db.session.get(User, user_id).household_id = household_id
-        db.session.add(HouseholdMembership(user_id=user_id, household_id=household_id,
-                                           status=status, decided_at=utcnow()))
-        db.session.commit()
-    in_app(app, work)
-
-
-def _household_of(app, openid_id: int) -> int:
-    return in_app(app, lambda: db.session.get(User, openid_id).household_id)
-
-
 def test_asking_to_join_the_requesters_household_is_enough_to_be_refused_the_claim(
         app, world, people, published_wish, wish_act):
     member = world["users"]["demo-party-member"]
     wish_id = published_wish()
-    _join(app, member, _household_of(app, world["users"]["demo-resident"]),
+    _join(app, member, household_of(app, world["users"]["demo-resident"]),
           MembershipStatus.PENDING)
     wish_act("demo-party-member", wish_id, "claim", expect=403)
     assert wish_row(app, wish_id).claimer_id is None
@@ -131,7 +115,7 @@ def test_asking_to_join_the_requesters_household_is_enough_to_be_refused_the_cla
 
 def test_joining_the_household_after_claiming_earns_nothing(app, world, people, claimed_wish,
                                                             wish_act, photo):
-    member, home = world["users"]["demo-party-member"], _household_of(
+    member, home = world["users"]["demo-party-member"], household_of(
         app, world["users"]["demo-resident"])
     before_fulfil = claimed_wish()
     after_fulfil = claimed_wish()
