@@ -98,6 +98,9 @@ class BaseConfig:
         self.WISH_CLAIM_REMIND_DAYS = float(_env("WISH_CLAIM_REMIND_DAYS", "5"))
         self.WISH_EXPIRY_DAYS = float(_env("WISH_EXPIRY_DAYS", "30"))
         self.WISH_CONFIRM_DAYS = float(_env("WISH_CONFIRM_DAYS", "3"))
+        # Connections the claim job shares a catch-up between on PostgreSQL (one stretch of
+        # wish ids each, app.services.wishes.expiry); 1 keeps it in the job's transaction.
+        self.WISH_JOB_WORKERS = int(_env("WISH_JOB_WORKERS", "2"))
         # 双报到 (app.services.party): the yearly bar an in-service member serves at the home
         # community (times and hours), and how long a post's rotating QR token stays valid.
         self.PARTY_YEARLY_TIMES = int(_env("PARTY_YEARLY_TIMES", "4"))

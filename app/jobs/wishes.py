@@ -19,7 +19,7 @@ from app.services.wishes import expiry
 
 
 def run_claims(dry_run: bool = False, now: datetime | None = None) -> dict:
-    return expiry.sweep_claims(now)
+    return expiry.sweep_claims(now, dry_run)
 
 
 def run_expiry(dry_run: bool = False, now: datetime | None = None) -> dict:

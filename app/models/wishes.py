@@ -74,7 +74,8 @@ class Wish(db.Model):
     grid_id: Mapped[int] = mapped_column(sa.ForeignKey("grids.id"))
     compound_id: Mapped[int] = mapped_column(sa.ForeignKey("compounds.id"))
     community_id: Mapped[int] = mapped_column(sa.ForeignKey("communities.id"))
-    # The resident who wants it; None when posted on behalf of a household (no smartphone).
+    # The resident who wants it, who then posted it too; None when posted on behalf of a
+    # household (no smartphone).
     requester_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"))
     poster_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))  # who typed it in
     on_behalf: Mapped[bool] = mapped_column(default=False)
@@ -117,7 +118,7 @@ class Wish(db.Model):
         sa.Index("ix_wishes_grid", "grid_id", "id"),
         sa.Index("ix_wishes_community", "community_id", "id"),
         sa.Index("ix_wishes_household", "household_id", "status"),
-        sa.Index("ix_wishes_requester", "requester_id", "id"),
+        # `mine`: the poster is the requester when there is one (CHECK below, migration 0112).
         sa.Index("ix_wishes_poster", "poster_id", "id"),
         # Partial (migration 0090): a released or never claimed wish has no entry, so the
         # claim job's UPDATE writes fewer indexes; every reader compares the column.
@@ -132,6 +133,8 @@ class Wish(db.Model):
                            name="on_behalf_needs_consent"),
         sa.CheckConstraint("status NOT IN ('claimed', 'fulfilled') OR claimer_id IS NOT NULL",
                            name="claimed_has_claimer"),
+        sa.CheckConstraint("requester_id IS NULL OR requester_id = poster_id",
+                           name="requester_is_poster"),
     )
 
     def scope_keys(self) -> set:

@@ -7,6 +7,7 @@ the next run. PostgreSQL only (on SQLite the portable path is the job)."""
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -14,6 +15,8 @@ import sqlalchemy as sa
 import time_machine
 
 from app.extensions import db
+from app.jobs import get_job
+from app.jobs.runner import run_job
 from app.models import Household, Notification, Wish, WishEvent
 from app.models.base import utcnow
 from app.services.wishes import expiry
@@ -141,3 +144,65 @@ def test_a_wish_another_transaction_holds_is_left_for_the_next_run(app, postgres
         again = in_app(app, lambda: (expiry.sweep_claims(), db.session.commit())[0])
     assert again == {"reminded": 0, "released": 1}
     assert {wish_row(app, w).status.value for w in wish_ids} == {"published"}
+
+
+PLAN = [("demo-resident", "demo-party-member"), ("demo-resident", "demo-party-member"),
+        ("demo-resident-2", "demo-resident-3"), ("demo-resident-2", "demo-resident-3")]
+
+
+def test_a_catch_up_is_shared_between_two_connections(app, postgres_only, claimed_wish,
+                                                      monkeypatch):
+    """Four claims ran out, ranges of one wish. In one connection the ranges write what the
+    portable job writes; with two workers half of them run in a second connection and
+    transaction: a dry run leaves every wish claimed, the run writes the same as the
+    portable job, and a second run finds nothing."""
+    monkeypatch.setattr(expiry, "BATCH", 1)
+    start = utcnow()
+    with time_machine.travel(start, tick=False):
+        wish_ids = [claimed_wish(claimer, openid=requester, title=f"心愿{n}")
+                    for n, (requester, claimer) in enumerate(PLAN)]
+    late = start + 7 * DAY + MINUTE
+    # First in one connection (both ways rolled back): four ranges, the same writes.
+    monkeypatch.setitem(app.config, "WISH_JOB_WORKERS", 1)
+    rows_result, rows_seen, sql_result, sql_seen = both_ways(app, wish_ids, late)
+    assert sql_result == rows_result and sql_seen == rows_seen
+    monkeypatch.setitem(app.config, "WISH_JOB_WORKERS", 2)
+    threads = set()
+
+    def seen(conn, cursor, statement, *_):
+        if "told_requester" in statement:
+            threads.add(threading.current_thread().name)
+
+    engine = in_app(app, lambda: db.engine)
+    sa.event.listen(engine, "before_cursor_execute", seen)
+    try:
+        with time_machine.travel(late, tick=False):
+            dry = in_app(app, lambda: run_job(get_job("wish-claims"), "test", dry_run=True))
+            assert {wish_row(app, w).status.value for w in wish_ids} == {"claimed"}
+            result = in_app(app, lambda: run_job(get_job("wish-claims"), "test"))
+            again = in_app(app, lambda: run_job(get_job("wish-claims"), "test"))
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", seen)
+    assert dry == result == rows_result == {"reminded": 0, "released": 4}
+    assert again == {"reminded": 0, "released": 0}
+    assert len(threads) == 2 and "wish-claims-1" in threads
+    assert in_app(app, lambda: snapshot(wish_ids)) == rows_seen
+
+
+def test_a_failing_share_fails_the_job_once_every_share_has_ended(app):
+    """`_in_parallel`: the error of a share in a thread is raised in the job's thread, after
+    the job's own share ran to its end."""
+    ran = []
+
+    def work(share):
+        if share == "bad":
+            time.sleep(0.2)
+            raise RuntimeError("share failed")
+        ran.append(share)
+        return share
+
+    with pytest.raises(RuntimeError, match="share failed"):
+        in_app(app, lambda: expiry._in_parallel(work, ["first", "bad"], dry_run=False))
+    assert ran == ["first"]
+    assert in_app(app, lambda: expiry._in_parallel(work, ["a", "b", "c"], False)) == [
+        "a", "b", "c"]

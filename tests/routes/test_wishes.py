@@ -8,7 +8,7 @@ import json
 import sqlalchemy as sa
 
 from app.extensions import db
-from app.models import CareTag, HouseholdTag, User, Wish, WishEvent
+from app.models import CareTag, Household, HouseholdTag, User, Wish, WishEvent
 from tests.fixtures.wishes import WISH, ledger_entries, notified, wish_row
 from tests.helpers import counting_queries, in_app
 
@@ -534,3 +534,35 @@ def test_the_wall_is_one_query_for_a_volunteer_whatever_the_page_size(
     empty = client.get(f"/api/v1/wishes?status=cancelled&compound_id={compound}",
                        headers=people["demo-resident-3"])
     assert empty.status_code == 200 and empty.get_json() == {"items": [], "next_cursor": None}
+
+
+def test_mine_is_what_i_posted_and_a_requester_is_always_the_poster(app, client, world,
+                                                                   people, wish_post):
+    """`scope=mine` reads the poster alone: a resident's own wish, a grid worker's wish
+    posted for a household. The database refuses a requester who is not the poster
+    (CHECK requester_is_poster), and the wish is left as it was."""
+    household = in_app(app, lambda: db.session.scalar(sa.select(Household.id).where(
+        Household.building_id == world["buildings"][("虹桥小区", "2号楼")],
+        Household.unit == "1", Household.room == "101")))
+    for_them = wish_post("demo-grid-worker", household_id=household, consent=True)["id"]
+    own = wish_post("demo-resident")["id"]
+
+    def mine(who):
+        response = client.get("/api/v1/wishes?scope=mine", headers=people[who])
+        assert response.status_code == 200, response.get_json()
+        return [item["id"] for item in response.get_json()["items"]]
+
+    assert mine("demo-grid-worker") == [for_them]
+    assert mine("demo-resident") == [own]
+    assert mine("demo-resident-2") == []
+
+    def someone_else_as_requester():
+        db.session.get(Wish, own).requester_id = world["users"]["demo-resident-2"]
+        try:
+            db.session.flush()
+        except sa.exc.IntegrityError as error:
+            db.session.rollback()
+            return "requester_is_poster" in str(error.orig)
+        return False
+    assert in_app(app, someone_else_as_requester)
+    assert wish_row(app, own).requester_id == world["users"]["demo-resident"]

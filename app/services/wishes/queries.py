@@ -171,7 +171,7 @@ def _list_statement(scopes: tuple[str, ...], filters: tuple[str, ...], queue: bo
         "wall": sa.and_(c.compound_id == param("wall"), _on_wall()),
         "volunteer_wall": _volunteer_wall(home=False),
         "volunteer_home": _volunteer_wall(home=True),
-        "mine": sa.or_(c.requester_id == viewer, c.poster_id == viewer),
+        "mine": c.poster_id == viewer,  # the requester, if any, is the poster (CHECK)
         "claimed": c.claimer_id == viewer,
         "grids": c.grid_id.in_(param("grids", expanding=True)),
         "compounds": c.compound_id.in_(param("compounds", expanding=True)),
