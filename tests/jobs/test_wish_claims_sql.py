@@ -17,9 +17,10 @@ import time_machine
 from app.extensions import db
 from app.jobs import get_job
 from app.jobs.runner import run_job
-from app.models import Household, Notification, Wish, WishEvent
+from app.models import Notification, Wish, WishEvent
 from app.models.base import utcnow
 from app.services.wishes import expiry
+from tests.fixtures.visits import household
 from tests.fixtures.wishes import wish_row
 from tests.helpers import in_app
 
@@ -72,10 +73,8 @@ def test_the_statement_writes_what_the_portable_job_writes(app, world, postgres_
     with time_machine.travel(start, tick=False):
         own = [claimed_wish(title=f"心愿{n}") for n in range(2)]
         other = claimed_wish("demo-resident-3", openid="demo-resident-2", title="换灯泡")
-        household = in_app(app, lambda: db.session.scalar(sa.select(Household.id).where(
-            Household.building_id == world["buildings"][("虹桥小区", "2号楼")],
-            Household.unit == "1", Household.room == "101")))
-        for_them = wish_post("demo-grid-worker", household_id=household, consent=True)["id"]
+        for_them = wish_post("demo-grid-worker", consent=True, household_id=in_app(
+            app, lambda: household(world, "虹桥小区", "2号楼", "1", "101")))["id"]
         wish_act("demo-secretary", for_them, "approve", check_method="visit")
         wish_act("demo-party-member", for_them, "claim")
     wish_ids = [*own, other, for_them]
@@ -190,19 +189,22 @@ def test_a_catch_up_is_shared_between_two_connections(app, postgres_only, claime
 
 
 def test_a_failing_share_fails_the_job_once_every_share_has_ended(app):
-    """`_in_parallel`: the error of a share in a thread is raised in the job's thread, after
-    the job's own share ran to its end."""
+    """`_in_parallel`: the error of a share, in a thread or in the job's own thread, is
+    raised in the job's thread once the other share has ended."""
     ran = []
 
     def work(share):
         if share == "bad":
-            time.sleep(0.2)
             raise RuntimeError("share failed")
+        time.sleep(0.2)  # still running when the other share fails
         ran.append(share)
         return share
 
     with pytest.raises(RuntimeError, match="share failed"):
         in_app(app, lambda: expiry._in_parallel(work, ["first", "bad"], dry_run=False))
     assert ran == ["first"]
+    with pytest.raises(RuntimeError, match="share failed"):  # the job's own share fails
+        in_app(app, lambda: expiry._in_parallel(work, ["bad", "second"], dry_run=False))
+    assert ran == ["first", "second"]  # the thread's share ended before the error rose
     assert in_app(app, lambda: expiry._in_parallel(work, ["a", "b", "c"], False)) == [
         "a", "b", "c"]

@@ -5,17 +5,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import sqlalchemy as sa
 import time_machine
 
-from app.extensions import db
 from app.jobs import JOBS, get_job
 from app.jobs.digest import WorkItem
 from app.jobs.runner import run_job
 from app.jobs.wishes import open_work
-from app.models import Household
 from app.models.base import utcnow
 from app.services.wishes import expiry
+from tests.fixtures.visits import household
 from tests.fixtures.wishes import ledger_entries, notified, wish_row
 from tests.helpers import in_app
 from tests.routes.test_wishes import events
@@ -129,10 +127,8 @@ def test_unconfirmed_after_3_days_goes_to_the_secretary_and_awards_nothing(
 def test_the_morning_digest_lists_household_wishes_to_confirm(app, world, people, wish_post,
                                                               wish_act, photo):
     users = world["users"]
-    household = in_app(app, lambda: db.session.scalar(sa.select(Household.id).where(
-        Household.building_id == world["buildings"][("虹桥小区", "2号楼")], Household.unit == "1",
-        Household.room == "101")))
-    wish_id = wish_post("demo-grid-worker", household_id=household, consent=True)["id"]
+    wish_id = wish_post("demo-grid-worker", consent=True, household_id=in_app(
+        app, lambda: household(world, "虹桥小区", "2号楼", "1", "101")))["id"]
     wish_act("demo-secretary", wish_id, "approve", check_method="visit")
     assert in_app(app, lambda: open_work([users["demo-grid-worker"]])) == {}
     wish_act("demo-resident", wish_id, "claim")

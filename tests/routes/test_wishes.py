@@ -8,7 +8,8 @@ import json
 import sqlalchemy as sa
 
 from app.extensions import db
-from app.models import CareTag, Household, HouseholdTag, User, Wish, WishEvent
+from app.models import CareTag, HouseholdTag, User, Wish, WishEvent
+from tests.fixtures.visits import household
 from tests.fixtures.wishes import WISH, ledger_entries, notified, wish_row
 from tests.helpers import counting_queries, in_app
 
@@ -541,10 +542,8 @@ def test_mine_is_what_i_posted_and_a_requester_is_always_the_poster(app, client,
     """`scope=mine` reads the poster alone: a resident's own wish, a grid worker's wish
     posted for a household. The database refuses a requester who is not the poster
     (CHECK requester_is_poster), and the wish is left as it was."""
-    household = in_app(app, lambda: db.session.scalar(sa.select(Household.id).where(
-        Household.building_id == world["buildings"][("虹桥小区", "2号楼")],
-        Household.unit == "1", Household.room == "101")))
-    for_them = wish_post("demo-grid-worker", household_id=household, consent=True)["id"]
+    for_them = wish_post("demo-grid-worker", consent=True, household_id=in_app(
+        app, lambda: household(world, "虹桥小区", "2号楼", "1", "101")))["id"]
     own = wish_post("demo-resident")["id"]
 
     def mine(who):

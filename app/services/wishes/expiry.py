@@ -242,8 +242,8 @@ def _sweep_claims_sql(now: datetime, dry_run: bool = False) -> dict:
             done["released"] += found.released
         return done
 
-    workers = max(1, min(current_app.config["WISH_JOB_WORKERS"], len(ranges)))
-    size = max(1, -(-len(ranges) // workers))
+    # Consecutive ranges to each worker, as evenly as they go (ceil); none due: one empty share.
+    size = -(-len(ranges) // max(1, current_app.config["WISH_JOB_WORKERS"])) or 1
     shares = [ranges[k:k + size] for k in range(0, len(ranges), size)] or [[]]
     done = _in_parallel(sweep, shares, dry_run)
     return {key: sum(share[key] for share in done) for key in ("reminded", "released")}
