@@ -36,7 +36,7 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness import BIN, ROOT, Scenario, main  # noqa: E402
+from harness import BIN, ROOT, Scenario, main, wish_keys_sql  # noqa: E402
 
 from config import database_url  # noqa: E402
 
@@ -129,7 +129,7 @@ SELECT (SELECT min(h.id) FROM households h WHERE h.building_id = bl.id), bl.id, 
 FROM src s JOIN buildings bl ON bl.id = s.building_id
 JOIN compounds co ON co.id = bl.compound_id
 JOIN role_grants sec ON sec.role = 'secretary' AND sec.scope_id = bl.compound_id;
-"""
+""" + wish_keys_sql() + ";\n"
 
 VISITS_SQL = f"""
 WITH t AS (SELECT array_agg(ht.household_id ORDER BY ht.household_id) AS ids
@@ -198,7 +198,7 @@ def grow(engine: sa.Engine, first: float, last: float, args) -> float:
                                                       "last": int(total * last),
                                                       "after": after, **where})
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(sa.text("VACUUM ANALYZE incidents, incident_events, wishes, visits"))
+        conn.execute(sa.text("VACUUM ANALYZE incidents, incident_events, wishes, wish_keys, visits"))
     return time.perf_counter() - started
 
 

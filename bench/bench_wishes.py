@@ -56,6 +56,7 @@ from harness import (  # noqa: E402
     git_revision,
     parse_args,
     run_scenarios,
+    wish_keys_sql,
 )
 
 from config import database_url  # noqa: E402
@@ -208,8 +209,8 @@ SELECT h.id, b.id, b.grid_id, b.compound_id, 1, s.requester_id, s.requester_id, 
                    ELSE CASE (s.g / 20) % 4 WHEN 2 THEN s.t - interval '1 day' END END,
        s.t - interval '45 days', s.t
 FROM src s JOIN users r ON r.id = s.requester_id JOIN households h ON h.id = r.household_id
-JOIN buildings b ON b.id = h.building_id
-"""
+JOIN buildings b ON b.id = h.building_id;
+""" + wish_keys_sql()
 
 # What a real wish has in its timeline before the job: post, approve, claim.
 EVENTS_SQL = """

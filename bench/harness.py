@@ -75,6 +75,16 @@ end
 """
 
 
+def wish_keys_sql() -> str:
+    """The statement that copies the keys of wishes a generator inserted with SQL (the ORM
+    writes them for its own wishes: app.models.wishes.WishKeys)."""
+    from app.models.wishes import KEY_COLUMNS
+
+    columns = ", ".join(KEY_COLUMNS)
+    return (f"INSERT INTO wish_keys (id, {columns}) SELECT id, {columns} FROM wishes w "
+            "WHERE NOT EXISTS (SELECT FROM wish_keys k WHERE k.id = w.id)")
+
+
 @dataclass
 class Scenario:
     name: str                # shown in the table, e.g. "GET /api/v1/me"

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from app.extensions import db
 from app.jobs.digest import WorkItem
-from app.models import Wish, WishStatus
+from app.models import Wish, WishKeys, WishStatus
 from app.services.wishes import expiry
 
 
@@ -36,7 +36,7 @@ def open_work(user_ids: list[int]) -> dict[int, list[WorkItem]]:
     work: dict[int, list[WorkItem]] = {}
     for poster, title, unconfirmed_at in db.session.execute(
             sa.select(Wish.poster_id, Wish.title, Wish.unconfirmed_at)
-            .where(Wish.poster_id.in_(user_ids), Wish.on_behalf.is_(True),
+            .where(WishKeys.match(WishKeys.poster_id.in_(user_ids)), Wish.on_behalf.is_(True),
                    Wish.status == WishStatus.FULFILLED).order_by(Wish.fulfilled_at)):
         work.setdefault(poster, []).append(WorkItem(f"确认心愿：{title}"[:20],
                                                     unconfirmed_at is not None))

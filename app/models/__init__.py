@@ -101,5 +101,6 @@ from app.models.wishes import (  # noqa: F401
                             Wish,
                             WishCategory,
                             WishEvent,
+                            WishKeys,
                             WishStatus,
 )

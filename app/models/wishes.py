@@ -4,9 +4,11 @@ claimed and fulfilled by a party member or volunteer, confirmed by the requester
 A wish belongs to one household (the requester's, or the one a grid worker or secretary
 posts for, with the household's recorded consent), and its org columns (building, grid,
 compound, community) are copied from that household's building when it is posted, so lists
-and permission checks read one indexed column. `due_at` is the next moment a job must look
-at the wish, read through one index with its status: a published wish's 30-day expiry, a
-claim's reminder and then its release, a fulfilled wish's confirmation deadline.
+and permission checks read one column (lists search the grid, the community, the household
+and the poster in their copy, `WishKeys`, whose indexes no change of state writes).
+`due_at` is the next moment a job must look at the wish, read through one index with its
+status: a published wish's 30-day expiry, a claim's reminder and then its release, a
+fulfilled wish's confirmation deadline.
 """
 from __future__ import annotations
 
@@ -115,17 +117,14 @@ class Wish(db.Model):
         # The wall (four statuses, newest first): id order, the status checked in the entry
         # (migration 0105).
         sa.Index("ix_wishes_compound", "compound_id", "id", "status"),
-        sa.Index("ix_wishes_grid", "grid_id", "id"),
-        sa.Index("ix_wishes_community", "community_id", "id"),
-        sa.Index("ix_wishes_household", "household_id", "status"),
-        # `mine`: the poster is the requester when there is one (CHECK below, migration 0112).
-        sa.Index("ix_wishes_poster", "poster_id", "id"),
+        # The household, grid, community, poster and posting time are searched through
+        # `wish_keys` (below, migration 0113): their indexes are not written again by
+        # every change of state.
         # Partial (migration 0090): a released or never claimed wish has no entry, so the
         # claim job's UPDATE writes fewer indexes; every reader compares the column.
         sa.Index("ix_wishes_claimer", "claimer_id", "status", "id", **_has("claimer_id")),
         sa.Index("ix_wishes_due", "status", "due_at", "id"),
-        # The weekly notice: wishes posted, claimed and completed in a week.
-        sa.Index("ix_wishes_created", "created_at"),
+        # The weekly notice: wishes claimed and completed in a week (posted: `wish_keys`).
         sa.Index("ix_wishes_claimed", "claimed_at", **_has("claimed_at")),
         sa.Index("ix_wishes_completed", "completed_at", **_has("completed_at")),
         sa.CheckConstraint("points >= 0", name="points_not_negative"),
@@ -140,6 +139,67 @@ class Wish(db.Model):
     def scope_keys(self) -> set:
         return {(ScopeKind.GRID, self.grid_id), (ScopeKind.COMPOUND, self.compound_id),
                 (ScopeKind.COMMUNITY, self.community_id)}
+
+
+KEY_COLUMNS = ("household_id", "grid_id", "compound_id", "community_id", "poster_id", "created_at")
+
+
+class WishKeys(db.Model):
+    """A copy of the columns of a wish that never change once it is posted (`KEY_COLUMNS`),
+    with the indexes that lists and counts search them by: a household's open wishes, a
+    grid's or a community's wishes, a poster's (`mine`), the wishes posted in a week.
+
+    Kept apart from `wishes` for the claim job (migration 0113): an UPDATE that changes an
+    indexed column writes a new entry into every index of the table, and a change of state
+    (a claim, a release; 50,000 at once when the job catches up) always does. Here, five
+    of those indexes are never written again after the posting. The row is written in the
+    flush that inserts its wish (`_write_keys`) and never updated; like the timelines, it
+    has no FOREIGN KEY to the wish (migration 0110: wishes are never deleted)."""
+
+    __tablename__ = "wish_keys"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)  # the wish's id
+    household_id: Mapped[int] = mapped_column()
+    grid_id: Mapped[int] = mapped_column()
+    compound_id: Mapped[int] = mapped_column()  # no index: read with another key
+    community_id: Mapped[int] = mapped_column()
+    poster_id: Mapped[int] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    __table_args__ = (
+        sa.Index("ix_wish_keys_household", "household_id"),
+        sa.Index("ix_wish_keys_grid", "grid_id", "id"),
+        sa.Index("ix_wish_keys_community", "community_id", "id"),
+        # `mine`: the poster is the requester when there is one (CHECK on wishes, 0112).
+        sa.Index("ix_wish_keys_poster", "poster_id", "id"),
+        sa.Index("ix_wish_keys_created", "created_at"),
+    )
+
+    @classmethod
+    def match(cls, *conditions: sa.ColumnElement) -> sa.ColumnElement:
+        """The wishes whose keys meet `conditions` (on this table's columns):
+        `wishes.id IN (SELECT id FROM wish_keys WHERE …)`, through this table's indexes."""
+        return Wish.id.in_(sa.select(cls.id).where(*conditions))
+
+
+@sa.event.listens_for(Wish, "after_insert")
+def _write_keys(mapper, connection, wish: Wish) -> None:
+    """Every wish the ORM inserts gets its keys in the same flush (the bench generators,
+    which insert with SQL, copy them with INSERT … SELECT)."""
+    connection.execute(sa.insert(WishKeys.__table__).values(
+        id=wish.id, **{name: getattr(wish, name) for name in KEY_COLUMNS}))
+
+
+@sa.event.listens_for(Wish, "before_update")
+def _keys_kept(mapper, connection, wish: Wish) -> None:
+    state = sa.inspect(wish)
+    changed = [name for name in KEY_COLUMNS if state.attrs[name].history.has_changes()]
+    if changed:
+        raise RuntimeError(f"wish {wish.id}: {', '.join(changed)} never change once posted "
+                           "(copied in wish_keys)")
+
+
+@sa.event.listens_for(WishKeys, "before_update")
+def _never_updated(mapper, connection, keys: WishKeys) -> None:
+    raise RuntimeError(f"wish {keys.id}: its keys are written once, with the wish")
 
 
 class WishEvent(db.Model):

@@ -8,9 +8,9 @@ import json
 import sqlalchemy as sa
 
 from app.extensions import db
-from app.models import CareTag, HouseholdTag, User, Wish, WishEvent
+from app.models import CareTag, HouseholdTag, User, Wish, WishEvent, WishKeys
 from tests.fixtures.visits import household
-from tests.fixtures.wishes import WISH, ledger_entries, notified, wish_row
+from tests.fixtures.wishes import WISH, keys_kept, ledger_entries, notified, wish_row
 from tests.helpers import counting_queries, in_app
 
 
@@ -565,3 +565,61 @@ def test_mine_is_what_i_posted_and_a_requester_is_always_the_poster(app, client,
         return False
     assert in_app(app, someone_else_as_requester)
     assert wish_row(app, own).requester_id == world["users"]["demo-resident"]
+
+
+def test_every_list_scope_pages_through_its_wishes_once_each(app, client, people, wish_post,
+                                                             published_wish, monkeypatch):
+    """The poster, grid and community scopes search wish_keys (app.models.wishes.WishKeys)
+    with the page's bound, the compound scope `wishes` itself: paged two at a time, each
+    gives what one long page gives, newest first (the queue oldest first), nothing twice.
+    Every wish the app wrote has keys equal to its own columns."""
+    monkeypatch.setitem(app.config, "WISH_OPEN_PER_HOUSEHOLD", 20)
+    pending = [wish_post("demo-resident", title=f"心愿{n}")["id"] for n in range(3)]
+    published = [published_wish("demo-resident", title=f"已发布{n}") for n in range(3)]
+    posted = pending + published
+
+    def paged(who, **query):
+        seen, cursor = [], None
+        while True:
+            response = client.get("/api/v1/wishes", headers=people[who], query_string={
+                **query, "limit": 2, **({"cursor": cursor} if cursor else {})})
+            assert response.status_code == 200, response.get_json()
+            body = response.get_json()
+            seen += [item["id"] for item in body["items"]]
+            if not (cursor := body["next_cursor"]):
+                return seen
+
+    def whole(who, **query):
+        response = client.get("/api/v1/wishes", headers=people[who],
+                              query_string={**query, "limit": 50})
+        return [item["id"] for item in response.get_json()["items"]]
+
+    newest_first = sorted(posted, reverse=True)
+    for who in ("demo-grid-worker", "demo-secretary", "demo-staff"):  # grid, compound, community
+        assert paged(who, scope="compound") == whole(who, scope="compound") == newest_first, who
+        assert paged(who, scope="queue") == whole(who, scope="queue") == pending, who
+    assert paged("demo-resident", scope="mine") == newest_first
+    assert paged("demo-resident", scope="mine", status="published") == published[::-1]
+    assert paged("demo-resident-2", scope="mine") == []
+    assert in_app(app, keys_kept) == (len(posted),) * 3
+
+
+def test_the_keys_of_a_wish_never_change(app, wish_post):
+    """The columns copied in wish_keys are written once: changing one on the wish, or the
+    copy itself, is refused before anything reaches the database."""
+    wish_id = wish_post("demo-resident")["id"]
+
+    def change(model, name):
+        def run():
+            setattr(db.session.get(model, wish_id), name, 999)
+            try:
+                db.session.flush()
+            except RuntimeError as error:
+                db.session.rollback()
+                return str(error)
+            return None
+        return in_app(app, run)
+    assert "grid_id never change" in change(Wish, "grid_id")
+    assert "poster_id never change" in change(Wish, "poster_id")
+    assert "written once" in change(WishKeys, "household_id")
+    assert in_app(app, keys_kept) == (1, 1, 1)

@@ -8,6 +8,7 @@ from app.extensions import db
 from app.models import LedgerEntry, User, Wish, WishEvent, WishStatus
 from app.services.demo.seed import seed_demo
 from app.services.wishes import access
+from tests.fixtures.wishes import keys_kept
 
 
 def test_the_demo_has_wishes_in_every_state_once(ctx):
@@ -32,3 +33,4 @@ def test_the_demo_has_wishes_in_every_state_once(ctx):
         LedgerEntry.ref.like("wish:%"))) == 0
     assert seed_demo()["wishes_added"] == 0
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Wish)) == len(wishes)
+    assert keys_kept() == (len(wishes),) * 3  # each with its keys (WishKeys)

@@ -36,6 +36,7 @@ from app.models import (
     User,
     Visit,
     Wish,
+    WishKeys,
 )
 from app.models.visits import WEEKLY_SECRETARY_TARGET
 
@@ -147,12 +148,13 @@ def incidents(ids, week: Week) -> dict[int, dict]:
 
 
 def wishes(ids, week: Week) -> dict[int, dict]:
-    def count(column):
-        return _counts(sa.select(Wish.compound_id, sa.func.count()).where(
-            _in(Wish.compound_id, ids), column >= week.since, column < week.until)
-            .group_by(Wish.compound_id))
-    posted, claimed, completed = (count(Wish.created_at), count(Wish.claimed_at),
-                                  count(Wish.completed_at))
+    def count(compound, column):  # posted: read from wish_keys (app.models.wishes.WishKeys)
+        return _counts(sa.select(compound, sa.func.count()).where(
+            _in(compound, ids), column >= week.since, column < week.until)
+            .group_by(compound))
+    posted, claimed, completed = (count(WishKeys.compound_id, WishKeys.created_at),
+                                  count(Wish.compound_id, Wish.claimed_at),
+                                  count(Wish.compound_id, Wish.completed_at))
     return {cid: {"posted": posted.get(cid, 0), "claimed": claimed.get(cid, 0),
                   "completed": completed.get(cid, 0)} for cid in ids}
 

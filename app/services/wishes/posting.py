@@ -25,6 +25,7 @@ from app.models import (
     User,
     Wish,
     WishCategory,
+    WishKeys,
     WishStatus,
 )
 from app.models.base import utcnow
@@ -57,7 +58,8 @@ def _household_for(user: User, household_id: int | None, consent: bool) -> tuple
 
 def _open_count(household_id: int) -> int:
     return db.session.scalar(sa.select(sa.func.count()).select_from(Wish).where(
-        Wish.household_id == household_id, Wish.status.in_(OPEN_WISH_STATUSES)))
+        WishKeys.match(WishKeys.household_id == household_id),
+        Wish.status.in_(OPEN_WISH_STATUSES)))
 
 
 def _check_limit(household_id: int) -> None:

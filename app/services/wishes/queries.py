@@ -34,6 +34,7 @@ from app.models import (
     Wish,
     WishCategory,
     WishEvent,
+    WishKeys,
     WishStatus,
 )
 from app.services import names
@@ -164,18 +165,25 @@ def _list_statement(scopes: tuple[str, ...], filters: tuple[str, ...], queue: bo
                     paged: bool, limit: int) -> sa.Select:
     """A list query over bound parameters, built once per combination of conditions. Rows
     match any of `scopes` and all of `filters`; the queue is oldest first."""
-    param, c = sa.bindparam, wishes.c
+    param, c, k = sa.bindparam, wishes.c, WishKeys.__table__.c
     viewer = param("viewer")
+
+    def keyed(condition):  # with the page's bound, so that the key's index starts there
+        after = param("page_after")
+        return WishKeys.match(condition, *(() if not paged else (
+            k.id > after if queue else k.id < after,)))
+
     scope_conditions = {
         "all": sa.true(),
         "wall": sa.and_(c.compound_id == param("wall"), _on_wall()),
         "volunteer_wall": _volunteer_wall(home=False),
         "volunteer_home": _volunteer_wall(home=True),
-        "mine": c.poster_id == viewer,  # the requester, if any, is the poster (CHECK)
+        # The poster, grid and community through wish_keys' indexes (WishKeys).
+        "mine": keyed(k.poster_id == viewer),  # the requester, if any, is the poster
         "claimed": c.claimer_id == viewer,
-        "grids": c.grid_id.in_(param("grids", expanding=True)),
+        "grids": keyed(k.grid_id.in_(param("grids", expanding=True))),
         "compounds": c.compound_id.in_(param("compounds", expanding=True)),
-        "communities": c.community_id.in_(param("communities", expanding=True))}
+        "communities": keyed(k.community_id.in_(param("communities", expanding=True)))}
     filter_conditions = {
         "compound_id": c.compound_id == param("compound_id"),
         # A status is written into the SQL, not bound (like the page's LIMIT): PostgreSQL

@@ -7,12 +7,14 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from app.extensions import db
-from app.models import Wish
+from app.models import Wish, WishKeys
 from app.services.permissions import has_role
 from app.services.wishes import access
 
 STAGES = ("posted", "published", "claimed", "fulfilled", "completed")
-COLUMNS = {"community": Wish.community_id, "compound": Wish.compound_id, "grid": Wish.grid_id}
+# Searched through wish_keys (app.models.wishes.WishKeys), counted on wishes.
+COLUMNS = {"community": WishKeys.community_id, "compound": WishKeys.compound_id,
+           "grid": WishKeys.grid_id}
 
 
 def funnel(user, kind: str, target, since: datetime, until: datetime) -> dict | None:
@@ -26,5 +28,6 @@ def funnel(user, kind: str, target, since: datetime, until: datetime) -> dict | 
               Wish.completed_at)
     row = db.session.execute(sa.select(*(sa.func.count(column).label(name)
                                          for name, column in zip(STAGES, stamps, strict=True))).where(
-        COLUMNS[kind] == target.id, Wish.created_at >= since, Wish.created_at < until)).one()
+        WishKeys.match(COLUMNS[kind] == target.id, WishKeys.created_at >= since,
+                       WishKeys.created_at < until))).one()
     return dict(row._mapping)
