@@ -13,7 +13,8 @@ generate_series`, no ORM). One run:
 3. `--wishes` wishes over them (at the default 200,000): 50,000 claims that ran out
    (claimed 7 days ago), 50,000 claims on day 5 (waiting for the reminder), 50,000 published
    more than 30 days ago (due to expire), 20,000 published recently, and 30,000 completed,
-   fulfilled or waiting for review; each with its post, approve and claim events; then
+   fulfilled or waiting for review; each with its keys (`wish_keys`, copied by
+   `harness.wish_keys_sql()`) and its post, approve and claim events; then
    VACUUM ANALYZE and a CHECKPOINT, so no job pays for writing out the generator's pages;
 4. the jobs, each timed by its own log line: `wish-claims` releasing the claims that ran
    out, `wish-claims` again once the day-5 reminders fall due, `wish-expiry` over the

@@ -1,4 +1,5 @@
-"""One migration head, and upgrading from empty gives exactly the models' schema."""
+"""One migration head, upgrading from empty gives exactly the models' schema, and a data
+migration keeps the rows already there."""
 from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
@@ -8,6 +9,8 @@ from flask_migrate import downgrade, upgrade
 
 from app.extensions import db
 from app.models.base import render_item
+from app.services.demo.seed import seed_demo
+from tests.fixtures.wishes import keys_kept
 
 
 def pending_diff():
@@ -31,4 +34,18 @@ def test_downgrade_to_base_and_up_again(app, ctx):
     downgrade(revision="base")
     assert db.inspect(db.engine).get_table_names() in ([], ["alembic_version"])
     upgrade()
+    assert pending_diff() == []
+
+
+def test_0113_copies_the_keys_of_the_wishes_already_there(app, ctx):
+    """Upgrading a database that has wishes gives each its wish_keys row, equal to its own
+    columns, so the lists that search the copy miss none of them."""
+    seed_demo()
+    wishes = keys_kept()[0]
+    db.session.remove()
+    downgrade(revision="0112")
+    assert "wish_keys" not in db.inspect(db.engine).get_table_names()
+    upgrade()
+    assert wishes > 0 and keys_kept() == (wishes,) * 3
+    db.session.remove()  # its transaction would hold SQLite's write lock
     assert pending_diff() == []

@@ -592,6 +592,7 @@ def test_every_list_scope_pages_through_its_wishes_once_each(app, client, people
     def whole(who, **query):
         response = client.get("/api/v1/wishes", headers=people[who],
                               query_string={**query, "limit": 50})
+        assert response.status_code == 200, response.get_json()
         return [item["id"] for item in response.get_json()["items"]]
 
     newest_first = sorted(posted, reverse=True)

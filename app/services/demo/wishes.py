@@ -22,6 +22,7 @@ from app.models import (
     Wish,
     WishCategory,
     WishEvent,
+    WishKeys,
     WishStatus,
 )
 from app.models.base import utcnow
@@ -58,8 +59,8 @@ AFTER = {"post": S.PENDING_REVIEW, "approve": S.PUBLISHED, "claim": S.CLAIMED,
 
 def seed_wishes(org: dict, users: dict[str, User]) -> int:
     community = org["community"]
-    if db.session.scalar(sa.select(sa.func.count()).select_from(Wish).where(
-            Wish.community_id == community.id)):
+    if db.session.scalar(sa.select(sa.func.count()).select_from(WishKeys).where(
+            WishKeys.community_id == community.id)):
         return 0
     worker, secretary = users["demo-grid-worker"], users["demo-secretary"]
     elder = db.session.scalar(sa.select(Household).where(

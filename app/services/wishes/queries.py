@@ -169,9 +169,10 @@ def _list_statement(scopes: tuple[str, ...], filters: tuple[str, ...], queue: bo
     viewer = param("viewer")
 
     def keyed(condition):  # with the page's bound, so that the key's index starts there
+        if not paged:
+            return WishKeys.match(condition)
         after = param("page_after")
-        return WishKeys.match(condition, *(() if not paged else (
-            k.id > after if queue else k.id < after,)))
+        return WishKeys.match(condition, k.id > after if queue else k.id < after)
 
     scope_conditions = {
         "all": sa.true(),
