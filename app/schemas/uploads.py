@@ -11,31 +11,37 @@ def signed(upload_id: int) -> dict:
     `<image src>` in the mini-program needs the whole address) with a fresh signature (a
     signature names one image id, no query), and when that signature stops working. One
     image is signed once per request, so its URL is the same wherever it appears (and for
-    a minute after: `uploads.signed_token`)."""
-    from app.services.uploads import signed_token
+    a minute after: `uploads.token_signer`)."""
+    images = g.get("signed_images")
+    if images is None:
+        images = g.signed_images = _Signed()
+    found = images.get(upload_id)
+    return found if found is not None else images.sign(upload_id)
 
-    cache = g.setdefault("signed_images", {})
-    if upload_id not in cache:
-        token, signed_at = signed_token(upload_id)
-        before, after = _url_parts()
-        cache[upload_id] = {
-            "url": f"{before}{upload_id}{after}?t={token}",
-            "url_expires_at": datetime.fromtimestamp(
-                signed_at + current_app.config["UPLOAD_URL_TTL"], timezone.utc)}
-    return cache[upload_id]
+
+class _Signed(dict):
+    """The images signed in this request by id, and what their URLs share, worked out once
+    (a list signs an image per item): the URL around the id (`url_for` costs twice what a
+    signature does), the signing window and when it expires."""
+
+    def __init__(self):
+        super().__init__()
+        from app.services.uploads import token_signer
+
+        url = url_for("uploads.content", upload_id=_SENTINEL, _external=True)
+        self.before, self.after = url.split(str(_SENTINEL))
+        self.token, signed_at = token_signer()
+        self.expires_at = datetime.fromtimestamp(
+            signed_at + current_app.config["UPLOAD_URL_TTL"], timezone.utc)
+
+    def sign(self, upload_id: int) -> dict:
+        self[upload_id] = image = {
+            "url": f"{self.before}{upload_id}{self.after}?t={self.token(upload_id)}",
+            "url_expires_at": self.expires_at}
+        return image
 
 
 _SENTINEL = 918273645
-
-
-def _url_parts() -> tuple[str, str]:
-    """The image URL around its id, built by `url_for` once per request (a list signs an
-    image per item, and `url_for` costs twice what the signature does)."""
-    if "image_url_parts" not in g:
-        url = url_for("uploads.content", upload_id=_SENTINEL, _external=True)
-        before, after = url.split(str(_SENTINEL))
-        g.image_url_parts = before, after
-    return g.image_url_parts
 
 
 def signed_url(upload_id: int) -> str:

@@ -60,17 +60,30 @@ def fetch_page(statement: sa.Select, key: sa.ColumnElement, cursor: str | None, 
     `built_once` (kept by its module) gives dicts, compiled once for the driver
     (app.fastread); a statement built for this request takes SQLAlchemy's path (its cache is
     keyed by the statement's structure) and gives entities or row mappings."""
+    params = page_params(cursor, params)
+    if not built_once:
+        result = db.session.execute(statement, params)
+        rows = result.scalars().all() if len(result.keys()) == 1 else result.mappings().all()
+    else:
+        rows = fastread.rows(statement, params)
+    return page_from_rows(rows, key, limit)
+
+
+def page_params(cursor: str | None, params: dict | None = None) -> dict:
+    """`params` with the cursor's key as `page_after`: to run a `page_query()` (a page read
+    together with other statements: `fastread.rows_together`, then `page_from_rows`)."""
     params = dict(params or {})
     if cursor:
         params["page_after"] = decode_cursor(cursor)
         if not isinstance(params["page_after"], int):
             raise ValidationFailed("分页参数无效", code="invalid_cursor",
                                    errors={"cursor": ["无效的游标"]})
-    if not built_once:
-        result = db.session.execute(statement, params)
-        rows = result.scalars().all() if len(result.keys()) == 1 else result.mappings().all()
-    else:
-        rows = fastread.rows(statement, params)
+    return params
+
+
+def page_from_rows(rows: list, key: sa.ColumnElement, limit: int) -> dict:
+    """The page of the rows a `page_query()` read (one more than `limit` if another page
+    follows)."""
     if len(rows) <= limit:
         return {"items": rows, "next_cursor": None}
     last = rows[limit - 1]

@@ -104,6 +104,18 @@ def has_role(user: Viewer, roles: Role | Iterable[Role], target=None) -> bool:
     return has_role_in(user, roles, None if target is None else scope_keys(target))
 
 
+def scopes_held(user: Viewer, roles: Iterable[Role]) -> set[ScopeKey] | None:
+    """The scopes where the user holds one of `roles` (roles granted for a scope, not a
+    household's), or None for admin (every scope): to check the rows of a page against one
+    set, as `has_role_in` checks one target."""
+    wanted = set(roles)
+    assert not wanted & HOUSEHOLD_SCOPED_ROLES, "a household's roles have no scope to hold"
+    if any(grant.role is Role.ADMIN for grant in user.grants):
+        return None
+    return {(grant.scope_kind, grant.scope_id) for grant in user.grants
+            if grant.role in wanted}
+
+
 def has_role_in(user: Viewer, roles: Role | Iterable[Role], keys: set[ScopeKey] | None) -> bool:
     """`has_role` for a target given by its scope keys (rows read without the ORM)."""
     wanted = {roles} if isinstance(roles, Role) else set(roles)

@@ -326,16 +326,17 @@ def _signer() -> TimestampSigner:
 @functools.lru_cache(maxsize=8192)
 def _token(secret: str, upload_id: int, step: int) -> str:
     # `step` keys the cache only: at a window's edge the token may carry the next window
-    # (it then lives a little longer than `signed_token` says, never shorter).
+    # (it then lives a little longer than `token_signer` says, never shorter).
     return _signer_for(secret, step=True).sign(str(upload_id)).decode()
 
 
-def signed_token(upload_id: int) -> tuple[str, int]:
-    """A short-lived token for the image URL (`<image src>` cannot send a bearer token)
-    and the time it counts from. URL-safe as it is ("<id>.<time>.<signature>", base64url
-    parts)."""
-    step = url_step(time.time())
-    return _token(current_app.config["SECRET_KEY"], upload_id, step), step
+def token_signer() -> tuple[Callable[[int], str], int]:
+    """A function giving an image id's short-lived token for its URL (`<image src>` cannot
+    send a bearer token), and the time the tokens count from: the current URL_STEP window,
+    read once for the images of one response. URL-safe as it is ("<id>.<time>.<signature>",
+    base64url parts)."""
+    step, secret = url_step(time.time()), current_app.config["SECRET_KEY"]
+    return lambda upload_id: _token(secret, upload_id, step), step
 
 
 def read_signed(upload_id: int, token: str) -> tuple[Upload, bytes]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from app.extensions import db
-from app.models import LedgerEntry, User, Wish, WishEvent, WishStatus
+from app.models import LedgerEntry, Role, User, Wish, WishEvent, WishStatus
 from app.services.demo.seed import seed_demo
-from app.services.wishes import access
+from app.services.wishes import access, queries
 from tests.fixtures.wishes import keys_kept
 
 
@@ -34,3 +34,22 @@ def test_the_demo_has_wishes_in_every_state_once(ctx):
     assert seed_demo()["wishes_added"] == 0
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Wish)) == len(wishes)
     assert keys_kept() == (len(wishes),) * 3  # each with its keys (WishKeys)
+
+
+def test_a_page_sees_each_row_as_each_wish_is_seen(ctx):
+    # `row_viewer` (a page's rows against grants read once) agrees with `is_party` and
+    # `sees_contact` (one ORM wish) for every demo user and every demo wish.
+    seed_demo()
+    users = db.session.scalars(sa.select(User).order_by(User.id)).all()
+    rows = {row["id"]: row for row in db.session.execute(queries._rows()).mappings()}
+    wishes = db.session.scalars(sa.select(Wish)).all()
+    roles = {grant.role for user in users for grant in user.grants}
+    assert {Role.ADMIN, Role.GRID_WORKER, Role.SECRETARY, Role.STAFF} <= roles
+    seen = set()
+    for user in users:
+        view = access.row_viewer(user)
+        for wish in wishes:
+            expected = (access.is_party(user, wish), access.sees_contact(user, wish))
+            assert view(rows[wish.id]) == expected, (user.openid, wish.title)
+            seen.add(expected)
+    assert seen == {(False, False), (True, False), (True, True)}

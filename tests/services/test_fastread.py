@@ -1,6 +1,7 @@
 """Hot reads through the driver (app/fastread.py): the same rows as SQLAlchemy's path, the
 engine's cursor events, SQLAlchemy's path wherever the driver path does not apply, and a
-connection the server dropped answered as the database being unavailable."""
+connection the server dropped answered as the database being unavailable; several reads in
+one round trip."""
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -15,6 +16,7 @@ from app.errors import database_unavailable
 from app.extensions import db
 from app.models import Incident, IncidentStatus, User
 from app.services.incidents import queries
+from app.services.pagination import encode_cursor, page_from_rows, page_params
 from app.services.permissions import Principal
 from tests.helpers import counting_queries
 
@@ -23,6 +25,12 @@ incidents = Incident.__table__
 
 def on_postgres() -> bool:
     return db.engine.dialect.driver == "psycopg"
+
+
+def postgres_only(app, what: str) -> None:
+    with app.app_context():
+        if not on_postgres():
+            pytest.skip(f"{what}: PostgreSQL")
 
 
 NOBODY = {"viewer": 0}  # the list statements' viewer: nobody's own rows
@@ -99,9 +107,7 @@ def test_outside_a_read_request_the_session_autoflushes_as_usual(app, ctx):
 
 
 def test_a_connection_the_server_dropped_is_invalidated_and_means_unavailable(app, report):
-    with app.app_context():
-        if not on_postgres():
-            pytest.skip("a server that drops connections: PostgreSQL")
+    postgres_only(app, "a server that drops connections")
     report()
     statement = queries._list_statement(("all",), (), False, 20)
     with app.test_request_context("/x", method="GET"):
@@ -153,4 +159,62 @@ def test_an_id_list_written_into_the_sql_is_kept_for_each_set_of_ids(app, report
             compiled = fastread._compiled(statement, db.session.get_bind().dialect)
             assert sorted(compiled.variants) == sorted(  # keyed by the literal binds' values
                 [((first,),), ((first, second),), ((second,),)])
+        db.session.remove()
+
+
+def test_reads_together_give_what_each_read_gives_alone(app, report, people, act):
+    first, second = report()["id"], report(description="电梯按钮失灵，按了没有反应")["id"]
+    act("demo-grid-worker", first, "accept")
+    listed = queries._list_statement(("all",), (), False, 1)  # one a page: a next page
+    after = queries._list_statement(("all",), (), True, 1)
+    by_status = sa.select(incidents.c.id, incidents.c.created_at).where(
+        incidents.c.status == sa.bindparam("status", type_=incidents.c.status.type))
+    reads = [(listed, NOBODY), (by_status, {"status": IncidentStatus.ACCEPTED}),
+             (after, page_params(encode_cursor(second), NOBODY))]
+    with counting_queries(app) as seen, app.test_request_context("/x", method="GET"):
+        together = fastread.rows_together(*reads)
+        db.session.remove()
+    assert len(seen) == 3  # the engine's cursor events fire for each statement
+    with app.test_request_context("/x", method="GET"):
+        assert together == [fastread.rows(statement, params) for statement, params in reads]
+        db.session.remove()
+    newest, accepted, after_second = together
+    assert [row["id"] for row in newest] == [second, first]  # the page's extra row
+    assert page_from_rows(newest, incidents.c.id, 1)["next_cursor"] == encode_cursor(second)
+    assert [row["id"] for row in accepted] == [first]
+    assert accepted[0]["created_at"].tzinfo is timezone.utc
+    assert [row["id"] for row in after_second] == [first]
+    with app.app_context():  # outside a read request: one after another, the same rows
+        assert fastread.rows_together(*reads[1:]) == together[1:]
+        db.session.remove()
+
+
+def test_a_read_together_that_fails_raises_and_leaves_the_connection_usable(app, report):
+    postgres_only(app, "psycopg's pipeline")
+    report()
+    ids = sa.select(incidents.c.id)
+    failing = sa.select((sa.literal(1) / (sa.func.count() - sa.func.count())).label("x"))
+    with app.test_request_context("/x", method="GET"):
+        with pytest.raises(sa.exc.DBAPIError) as raised:
+            fastread.rows_together((ids, {}), (failing, {}), (ids, {}))
+        assert "division by zero" in str(raised.value) and not database_unavailable(raised.value)
+        assert len(fastread.rows_together((ids, {}), (ids, {}))[1]) == 1
+        db.session.remove()
+
+
+def test_reads_together_over_a_dropped_connection_mean_unavailable(app, report):
+    postgres_only(app, "a server that drops connections")
+    report()
+    ids = sa.select(incidents.c.id)
+    with app.test_request_context("/x", method="GET"):
+        fastread.rows(ids)
+        pid = db.session.scalar(sa.text("SELECT pg_backend_pid()"))
+        with db.engine.connect() as other:
+            assert other.scalar(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        with pytest.raises(sa.exc.DBAPIError) as raised:
+            fastread.rows_together((ids, {}), (ids, {}))
+        assert raised.value.connection_invalidated and database_unavailable(raised.value)
+        db.session.remove()
+    with app.test_request_context("/x", method="GET"):
+        assert [len(found) for found in fastread.rows_together((ids, {}), (ids, {}))] == [1, 1]
         db.session.remove()

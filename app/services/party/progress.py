@@ -30,7 +30,7 @@ from app.models import (
 )
 from app.models.base import UTCDateTime, utcnow
 from app.services.notifications.outbox import notify
-from app.services.pagination import fetch_page, page_query, paginate
+from app.services.pagination import page_from_rows, page_params, page_query, paginate
 from app.services.permissions import Viewer, has_role
 
 BATCH = 1000
@@ -60,23 +60,24 @@ def targets() -> tuple[int, Decimal]:
 def me(user: Viewer, cursor: str | None, limit: int) -> dict:
     """My registrations, this year's times and hours against the bar, the posts I signed up
     for that have not ended, and my logs (keyset, newest first). Reads only: dicts from
-    three statements built once (`_mine`, `_history`), each with the names it shows."""
+    three statements built once (`_mine`, `_history`), each with the names it shows, read
+    in one round trip."""
     if not has_role(user, Role.PARTY_MEMBER):
         raise Forbidden("只有党员可以查看", code="not_party_member")
     year = timeutil.today().year
     start, end = year_bounds(year)
-    head = fastread.rows(_mine("head"), {"member": user.id, "start": start, "end": end})
+    head, signups, history = fastread.rows_together(
+        (_mine("head"), {"member": user.id, "start": start, "end": end}),
+        (_mine("signups"), {"member": user.id, "now": utcnow()}),
+        (_history(bool(cursor), limit), page_params(cursor, {"member": user.id})))
     times = head[0]["times"]
     hours = Decimal(str(head[0]["total"] or 0)).quantize(Decimal("0.1"))
     target_times, target_hours = targets()
-    history = fetch_page(_history(bool(cursor), limit), logs.c.id, cursor, limit,
-                         {"member": user.id})
     return {"year": year, "times": times, "hours": hours, "target_times": target_times,
             "target_hours": target_hours, "times_met": times >= target_times,
             "hours_met": hours >= target_hours,
             "registrations": [row for row in head if row["id"] is not None],
-            "signups": fastread.rows(_mine("signups"), {"member": user.id, "now": utcnow()}),
-            "history": history}
+            "signups": signups, "history": page_from_rows(history, logs.c.id, limit)}
 
 
 logs, posts_, signups_ = ServiceLog.__table__, ServicePost.__table__, ServiceSignup.__table__

@@ -8,7 +8,7 @@ points, once.
 - `flow`: `TRANSITIONS` (the state machine), `LABELS`, `transition`, `available`, `may_confirm`,
   `check`, `claim_window`, `released`, `release`, `stamp`.
 - `access`: `communities_of`, `wall_of`, `is_volunteer`, `on_requesting_side`, `is_requester`,
-  `row_keys`, `is_party`, `is_party_row`, `holds`, `sees_contact`, `sees_contact_row`,
+  `is_party`, `holds`, `sees_contact`, `row_viewer` (both for the rows of a page),
   `can_view`, `can_view_public`, `get_visible`, `mask`, `requester_name`, `masked_requester`,
   `can_view_photo`.
 - `queries`: `list_wishes` (wall, mine, claimed, compound, queue), `views`, `detail`,

@@ -20,6 +20,8 @@ Admin holds no claim (it earns points).
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 import sqlalchemy as sa
 
 from app.errors import NotFound
@@ -39,7 +41,7 @@ from app.models import (
     Wish,
     WishStatus,
 )
-from app.services.permissions import has_role_in
+from app.services.permissions import Viewer, has_role_in, scopes_held
 
 MANAGERS = (Role.GRID_WORKER, Role.SECRETARY, Role.STAFF)
 HOLDING = (WishStatus.CLAIMED, WishStatus.FULFILLED)
@@ -127,25 +129,10 @@ def is_volunteer(user: User, wish: Wish) -> bool:
     return not on_requesting_side(user, wish) and wish.community_id in communities_of(user)
 
 
-def row_keys(row) -> set:
-    """The scope keys of a wish read as a row mapping (queries.LIST_COLUMNS)."""
-    return {(ScopeKind.GRID, row["grid_id"]), (ScopeKind.COMPOUND, row["compound_id"]),
-            (ScopeKind.COMMUNITY, row["community_id"])}
-
-
-def _party(user: User, people: tuple, keys: set) -> bool:
-    return user.id in people or has_role_in(user, MANAGERS, keys)
-
-
 def is_party(user: User, wish: Wish) -> bool:
     """Sees the wish in full (decided from loaded rows and grants)."""
-    return _party(user, (wish.requester_id, wish.poster_id, wish.claimer_id), wish.scope_keys())
-
-
-def is_party_row(user: User, row) -> bool:
-    """`is_party` for a list row (no query)."""
-    return _party(user, (row["requester_id"], row["poster_id"], row["claimer_id"]),
-                  row_keys(row))
+    return user.id in (wish.requester_id, wish.poster_id, wish.claimer_id) or \
+        has_role_in(user, MANAGERS, wish.scope_keys())
 
 
 def _holds(user: User, claimer_id: int | None, status: WishStatus) -> bool:
@@ -161,10 +148,24 @@ def sees_contact(user: User, wish: Wish) -> bool:
     return holds(user, wish) or has_role_in(user, MANAGERS, wish.scope_keys())
 
 
-def sees_contact_row(user: User, row) -> bool:
-    """`sees_contact` for a list row (no query)."""
-    return _holds(user, row["claimer_id"], row["status"]) or \
-        has_role_in(user, MANAGERS, row_keys(row))
+def row_viewer(user: Viewer) -> Callable[[Mapping], tuple[bool, bool]]:
+    """For the list rows of a page (queries.LIST_COLUMNS): a function giving, for a row,
+    whether the user sees it in full (`is_party`) and sees its contact (`sees_contact`).
+    The user's manager scopes are read once for the page, not once per row."""
+    me, managed = user.id, scopes_held(user, MANAGERS)
+
+    def manages(row) -> bool:
+        return managed is None or bool(managed) and not managed.isdisjoint((
+            (ScopeKind.GRID, row["grid_id"]), (ScopeKind.COMPOUND, row["compound_id"]),
+            (ScopeKind.COMMUNITY, row["community_id"])))
+
+    def view(row) -> tuple[bool, bool]:
+        if manages(row):
+            return True, True
+        return me in (row["requester_id"], row["poster_id"], row["claimer_id"]), \
+            _holds(user, row["claimer_id"], row["status"])
+
+    return view
 
 
 def can_view_public(user: User, wish: Wish) -> bool:

@@ -230,8 +230,8 @@ def _volunteer_wall(home: bool) -> sa.ColumnElement:
 def views(user: User, rows) -> list[WishView]:
     """Each row with how much the user sees; the contacts of those who may see them in one
     query."""
-    shown = [(row, access.is_party_row(user, row), access.sees_contact_row(user, row))
-             for row in names.fill(rows, NAMES)]
+    view = access.row_viewer(user)
+    shown = [(row, *view(row)) for row in names.fill(rows, NAMES)]
     contacts = _contacts([row for row, _, sees in shown if sees])
     return [WishView(row, full, contacts.get(row["id"])) for row, full, _ in shown]
 
