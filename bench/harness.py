@@ -18,7 +18,7 @@ free port), runs a `GET /healthz` baseline and every scenario in the same run (i
 in rounds), prints requests/s, p50, p99, errors and the ratio of requests/s to /healthz,
 saves the figures as JSON under bench/results/ (git-ignored), and stops every process it
 started, also on Ctrl-C, SIGTERM or an exception. Pieces usable on their own: `Stack`,
-`run_wrk()`, `run_scenarios()`, `format_table()`.
+`run_wrk()`, `run_scenarios()` (with `cpu_seconds()` around each run), `format_table()`.
 
 Scenario Lua scripts define only `init(args)` and/or `request()` (wrk's scripting API);
 the harness appends `setup`, `response` and `done`, which count non-2xx responses as errors
@@ -246,6 +246,45 @@ class Stack(contextlib.ExitStack):
                 proc.wait()
 
 
+def cpu_seconds() -> dict[str, float] | None:
+    """CPU seconds (user + system) used so far by the app's gunicorn processes (`wsgi:app`)
+    and by PostgreSQL's (server and backends), from /proc; None where there is no /proc.
+    Around a wrk run, divided by its requests: what one request costs each side."""
+    if not os.path.isdir("/proc"):
+        return None
+    tick, used = os.sysconf("SC_CLK_TCK"), {"app": 0.0, "db": 0.0}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                command = f.read()
+            with open(f"/proc/{pid}/stat") as f:
+                stat = f.read().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        program = command.split(b"\0", 1)[0]
+        kind = "app" if b"wsgi:app" in command else "db" if (
+            program.endswith(b"/postgres") or program.startswith(b"postgres:")) else None
+        if kind:
+            used[kind] += (int(stat[11]) + int(stat[12])) / tick
+    return used
+
+
+def _measured(base_url: str, sc, connections: int, seconds: int, threads: int) -> dict:
+    """One wrk run of a scenario, with the CPU the app and the database used meanwhile."""
+    before = cpu_seconds()
+    r = run_wrk(base_url + sc.path, sc.lua, connections, seconds, threads, sc.env)
+    after = cpu_seconds()
+    if before and after:
+        r.update(app_cpu_s=after["app"] - before["app"], db_cpu_s=after["db"] - before["db"])
+    return r
+
+
+def _per_request_ms(rounds: list[dict], key: str) -> float | None:
+    if any(key not in r for r in rounds):
+        return None
+    return 1000 * sum(r[key] for r in rounds) / max(1, sum(r["requests"] for r in rounds))
+
+
 def run_scenarios(base_url: str, scenarios: list[Scenario], connections: int = 16,
                   duration: int = 15, threads: int = 2, rounds: int = 3,
                   warmup: int = 2) -> list[dict]:
@@ -268,7 +307,7 @@ def run_scenarios(base_url: str, scenarios: list[Scenario], connections: int = 1
               flush=True)
         baseline = None
         for sc in everything:  # /healthz first
-            r = run_wrk(base_url + sc.path, sc.lua, connections, slice_, threads, sc.env)
+            r = _measured(base_url, sc, connections, slice_, threads)
             baseline = baseline or r["rps"]
             runs[sc.name].append({**r, "ratio": r["rps"] / baseline if baseline else 0.0})
     return [{"scenario": name,
@@ -278,14 +317,21 @@ def run_scenarios(base_url: str, scenarios: list[Scenario], connections: int = 1
              "requests": sum(r["requests"] for r in rs),
              "errors": sum(r["errors"] for r in rs),
              "ratio": statistics.median(r["ratio"] for r in rs),
+             "app_cpu_ms": _per_request_ms(rs, "app_cpu_s"),
+             "db_cpu_ms": _per_request_ms(rs, "db_cpu_s"),
              "rounds": rs} for name, rs in runs.items()]
 
 
 def format_table(results: list[dict]) -> str:
+    """The results as a table; with the CPU a request cost the app and the database (ms)
+    when `run_scenarios` could measure it."""
+    cpu = all(r.get("app_cpu_ms") is not None for r in results)
     head = f"{'scenario':<28} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} " \
-           f"{'vs /healthz':>11}"
+           f"{'vs /healthz':>11}" + (f" {'app cpu ms':>10} {'db cpu ms':>9}" if cpu else "")
     rows = [f"{r['scenario']:<28} {r['rps']:>9.1f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} "
-            f"{r['errors']:>7d} {r['ratio']:>11.2f}" for r in results]
+            f"{r['errors']:>7d} {r['ratio']:>11.2f}"
+            + (f" {r['app_cpu_ms']:>10.2f} {r['db_cpu_ms']:>9.2f}" if cpu else "")
+            for r in results]
     return "\n".join([head, "-" * len(head), *rows])
 
 
