@@ -82,21 +82,12 @@ def communities_of(user: User) -> set[int]:
     return {c for c in db.session.execute(sa.select(*columns), params).one() if c is not None}
 
 
-def home_compound(household: sa.ColumnElement) -> sa.ScalarSelect:
-    """The compound of a household (the default wall), as a scalar subquery."""
-    return (sa.select(Building.compound_id).join(Household).where(Household.id == household)
-            .scalar_subquery())
-
-
-def wall_of(user: User, compound_id: int | None) -> tuple[int, int, set[int]] | None:
+def wall_of(user: User, compound_id: int) -> tuple[int, int, set[int]] | None:
     """(compound id, its community, the user's volunteering communities) for the wall of
-    `compound_id`, or of the user's home compound when None; None when there is no such
-    compound. One query."""
-    target = home_compound(sa.literal(user.household_id)) if compound_id is None \
-        else compound_id
+    `compound_id`; None when there is no such compound. One query."""
     columns, params = _volunteering_of(user)
     row = db.session.execute(sa.select(Compound.id, Compound.community_id, *columns)
-                             .where(Compound.id == target), params).first()
+                             .where(Compound.id == compound_id), params).first()
     if row is None:
         return None
     return row[0], row[1], {c for c in row[2:] if c is not None}

@@ -39,7 +39,7 @@ from app.models import (
 )
 from app.services import names
 from app.services.pagination import fetch_page, page_query
-from app.services.permissions import has_role, has_role_in
+from app.services.permissions import has_role, has_role_in, home_compound
 from app.services.wishes import access, flow
 
 SCOPES = ("wall", "mine", "claimed", "compound", "queue")
@@ -110,8 +110,8 @@ def _managed(user: User, params: dict) -> tuple[str, ...]:
     return scopes
 
 
-def _wall_compound(user: User, compound_id: int | None) -> int:
-    """The compound whose wall the user reads (their own by default), or 403/404."""
+def _wall_compound(user: User, compound_id: int) -> int:
+    """The compound whose wall the user may read, or 403/404."""
     found = access.wall_of(user, compound_id)
     if found is None:
         raise NotFound("小区不存在", code="compound_not_found")
@@ -129,16 +129,16 @@ def list_wishes(user: User, scope: str, cursor: str | None, limit: int,
     params: dict = {"viewer": user.id}
     checked_later = False
     if scope == "wall":
-        if compound_id is None and user.household_id is None:
+        wall = compound_id if compound_id is not None else home_compound(user)
+        if wall is None:
             raise ValidationFailed("请选择小区", code="compound_required",
                                    errors={"compound_id": ["请选择要查看的小区"]})
         if access.manages_anything(user):
-            params["wall"] = _wall_compound(user, compound_id)
+            params["wall"] = _wall_compound(user, wall)
             scopes = ("wall",)
         else:  # a volunteer: the page query checks the community itself
-            params.update(wall=compound_id, home=user.household_id,
-                          **access.volunteer_params(user))
-            scopes = ("volunteer_home",) if compound_id is None else ("volunteer_wall",)
+            params.update(wall=wall, **access.volunteer_params(user))
+            scopes = ("volunteer_wall",)
             checked_later = True
     elif scope in ("mine", "claimed"):
         scopes = (scope,)
@@ -156,7 +156,7 @@ def list_wishes(user: User, scope: str, cursor: str | None, limit: int,
     statement = _list_statement(scopes, filters, scope == "queue", bool(cursor), limit)
     page = fetch_page(statement, wishes.c.id, cursor, limit, params)
     if checked_later and not page["items"]:
-        _wall_compound(user, compound_id)  # nothing came back: 403 or 404, or just empty
+        _wall_compound(user, wall)  # nothing came back: 403 or 404, or just empty
     return {**page, "items": views(user, page["items"])}
 
 
@@ -177,8 +177,7 @@ def _list_statement(scopes: tuple[str, ...], filters: tuple[str, ...], queue: bo
     scope_conditions = {
         "all": sa.true(),
         "wall": sa.and_(c.compound_id == param("wall"), _on_wall()),
-        "volunteer_wall": _volunteer_wall(home=False),
-        "volunteer_home": _volunteer_wall(home=True),
+        "volunteer_wall": _volunteer_wall(),
         # The poster, grid and community through wish_keys' indexes (WishKeys).
         "mine": keyed(k.poster_id == viewer),  # the requester, if any, is the poster
         "claimed": c.claimer_id == viewer,
@@ -209,16 +208,13 @@ def _on_wall() -> sa.ColumnElement:
                                             expanding=True, literal_execute=True))
 
 
-def _volunteer_wall(home: bool) -> sa.ColumnElement:
-    """The wall of compound `wall` (`home`: of the viewer's `home` household's compound) if
-    the compound's community is one where the viewer volunteers: PostgreSQL evaluates the
-    check once (uncorrelated subqueries) before it reads a row, so a volunteer's wall is one
-    query. A page that comes back empty is checked again to say why (403, 404). The two
-    walls are two statements (not one `coalesce(wall, home)`): the lookup PostgreSQL cannot
-    fold made its generic plan look dearer than a custom one, so it planned every request."""
+def _volunteer_wall() -> sa.ColumnElement:
+    """The wall of compound `wall` if the compound's community is one where the viewer
+    volunteers: PostgreSQL evaluates the check once (uncorrelated subqueries) before it
+    reads a row, so a volunteer's wall is one query. A page that comes back empty is
+    checked again to say why (403, 404)."""
     param, c = sa.bindparam, wishes.c
-    compound = access.home_compound(param("home", type_=sa.Integer)) if home \
-        else param("wall", type_=sa.Integer)
+    compound = param("wall", type_=sa.Integer)
     community = sa.select(compounds.c.community_id).where(compounds.c.id == compound) \
         .scalar_subquery()
     return sa.and_(c.compound_id == compound, _on_wall(),
